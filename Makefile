@@ -1,0 +1,61 @@
+# tiktok-analyzer: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock 2>/dev/null | cut -c1-12)
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+export TIKTOK_DATA ?= $(CURDIR)/data
+
+.PHONY: demo test dev lint format lock venv system-deps clean-data serve
+
+## demo: run the whole pipeline on a generated sample video and print where the results are
+demo: venv system-deps
+	$(BIN)/tiktok-analyzer demo --weights auto
+
+## test: install what the tests need and run the whole suite
+test: venv system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## dev: Dagster UI on :3000 with the daemon (sensor, run queue, pools)
+dev: venv system-deps
+	$(BIN)/dagster dev -w workspace.yaml -p 3000
+
+## serve: REST API on :8003 (POST /analyze, GET /health)
+serve: venv system-deps
+	$(BIN)/tiktok-analyzer serve --port 8003
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+system-deps:
+	@bash scripts/install_system_deps.sh
+
+venv: $(STAMP)
+
+# The venv is (re)built from the lock file whenever the lock changes.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@test -x $(UV) || $(BIN)/python -m pip install -q uv==0.13.8
+	$(UV) pip sync --python $(BIN)/python requirements.lock
+	@# mediapipe, ultralytics and easyocr each ask for a different OpenCV variant; they
+	@# share the cv2 folder, so the headless build is written last and wins (no libGL needed).
+	$(UV) pip install --python $(BIN)/python --no-deps --reinstall opencv-python-headless==4.11.0.86
+	$(UV) pip install --python $(BIN)/python --no-deps -e .
+	$(BIN)/python scripts/warmup.py
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+## lock: re-resolve requirements.in into requirements.lock
+lock:
+	@test -x $(UV) || (test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)) && $(BIN)/python -m pip install -q uv==0.13.8
+	$(UV) pip compile requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+clean-data:
+	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs

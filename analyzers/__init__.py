@@ -1,0 +1,1 @@
+"""Per-second video analyzers. No dagster import anywhere in this package."""

@@ -1,0 +1,385 @@
+"""Probe and decode media with PyAV (bundled FFmpeg): the only place pixels are decoded.
+
+``decode_video`` makes one pass over the video stream and writes two frame streams:
+sampled frames at a working resolution (``frames.npy``) and every frame at a small size
+(``lowres.npy``), each with an index of frame -> second and pts (seconds). Display
+rotation (phones) is applied, and timing comes from pts, so variable frame rate works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analyzers.core.media import FrameStream, Media
+from analyzers.core.schema import n_seconds_for
+
+
+class MediaError(ValueError):
+    """The file cannot be analysed; ``str(err)`` is the reason shown to the user."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Container facts. Sizes are in display orientation (rotation applied), durations in
+    seconds, ``fps`` in frames per second, ``rotation`` in degrees counterclockwise."""
+
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    rotation: int
+    video_codec: str
+    audio_codec: str | None
+    has_audio: bool
+    frame_count: int
+    bit_rate: int
+    format_name: str
+    size_bytes: int
+    variable_frame_rate: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Decode settings: ``sample_fps`` sampled frames per second at most ``max_side``
+    pixels on the long side; every frame at most ``lowres_max_side`` pixels long side."""
+
+    sample_fps: float = 2.0
+    max_side: int = 640
+    lowres_max_side: int = 160
+
+
+@dataclass
+class DecodeResult:
+    """What ``decode_video`` wrote and saw. Times in seconds."""
+
+    n_seconds: int
+    duration_s: float
+    video_fps: float
+    frames_shape: tuple[int, ...]
+    lowres_shape: tuple[int, ...]
+    decoded_frames: int
+    rotation: int
+    error: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _rotation_of(frame: av.VideoFrame) -> int:
+    try:
+        rot = round(frame.rotation or 0)
+    except (AttributeError, ValueError):
+        rot = 0
+    return ((rot + 180) % 360) - 180 if rot else 0
+
+
+def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
+    # rotation is the display matrix angle (counterclockwise); np.rot90 k>0 is counterclockwise
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(img, k=k)) if k else img
+
+
+def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(width, height))
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Open ``path`` and decode its first video frame. Raises MediaError with the reason
+    when the file is empty, not a media file, or has no decodable video stream."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError("empty file (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError, OSError) as exc:
+        raise MediaError(f"not a video file: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            raise MediaError("no video stream in file")
+        vs = container.streams.video[0]
+        first = None
+        try:
+            for frame in container.decode(vs):
+                first = frame
+                break
+        except av.FFmpegError as exc:
+            raise MediaError(f"video stream cannot be decoded: {exc}") from exc
+        if first is None:
+            raise MediaError("video stream has no decodable frames")
+        rotation = _rotation_of(first)
+        w, h = first.width, first.height
+        if rotation % 180:
+            w, h = h, w
+        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+        fps = float(rate) if rate else 0.0
+        if container.duration:
+            duration = container.duration / 1_000_000
+        elif vs.duration and vs.time_base:
+            duration = float(vs.duration * vs.time_base)
+        else:
+            duration = 0.0
+        frames = int(vs.frames or 0) or round(duration * fps)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        vfr = bool(vs.average_rate and vs.base_rate and vs.average_rate != vs.base_rate)
+        return VideoInfo(
+            duration_s=float(duration),
+            fps=fps,
+            width=int(w),
+            height=int(h),
+            rotation=rotation,
+            video_codec=vs.codec_context.name,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            has_audio=audio is not None,
+            frame_count=frames,
+            bit_rate=int(container.bit_rate or 0),
+            format_name=container.format.name,
+            size_bytes=size,
+            variable_frame_rate=vfr,
+        )
+
+
+class _NpyWriter:
+    """Appends equally shaped uint8 frames to an .npy file without holding them in memory."""
+
+    _RESERVED_N = 10**9
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh = None
+        self.n = 0
+        self.shape: tuple[int, ...] = ()
+
+    def _header(self, n: int) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            buf, {"descr": "|u1", "fortran_order": False, "shape": (n, *self.shape)}
+        )
+        return buf.getvalue()
+
+    def append(self, img: np.ndarray) -> None:
+        if self.fh is None:
+            self.shape = tuple(img.shape)
+            self.fh = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+            self.fh.write(self._header(self._RESERVED_N))
+        if tuple(img.shape) != self.shape:
+            raise MediaError(f"frame size changed mid-stream: {img.shape} vs {self.shape}")
+        self.fh.write(np.ascontiguousarray(img, dtype=np.uint8).tobytes())
+        self.n += 1
+
+    def close(self, empty_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if self.fh is None:
+            np.save(self.path, np.zeros((0, *empty_shape), dtype=np.uint8))
+            return (0, *empty_shape)
+        header = self._header(self.n)
+        if len(header) != len(self._header(self._RESERVED_N)):  # pragma: no cover - guard
+            raise RuntimeError("npy header length changed")
+        self.fh.seek(0)
+        self.fh.write(header)
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        return (self.n, *self.shape)
+
+
+def decode_video(
+    path: str | os.PathLike[str], out_dir: str | os.PathLike[str], config: DecodeConfig
+) -> DecodeResult:
+    """Decode every frame of ``path`` once into ``out_dir`` (frames.npy, lowres.npy, their
+    index parquet files and manifest.json). A stream that breaks part-way (truncated file)
+    keeps what decoded and records the error; nothing decodable raises MediaError."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sampled = _NpyWriter(out / "frames.npy")
+    lowres = _NpyWriter(out / "lowres.npy")
+    s_idx: list[tuple[int, float]] = []
+    l_idx: list[tuple[int, float]] = []
+    error: str | None = None
+    rotation = 0
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError) as exc:
+        raise MediaError(f"not a video file: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            raise MediaError("no video stream in file")
+        vs = container.streams.video[0]
+        vs.thread_type = "AUTO"
+        rate = vs.average_rate or vs.guessed_rate
+        fps = float(rate) if rate else 30.0
+        t0 = container.start_time / 1_000_000 if container.start_time is not None else None
+        step = 1.0 / config.sample_fps
+        next_target = 0.5 * step
+        half_frame = 0.5 / fps
+        sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
+        last_t = -1.0
+        try:
+            for frame in container.decode(vs):
+                if frame.pts is None or frame.time_base is None:
+                    t = last_t + 1.0 / fps
+                else:
+                    t = float(frame.pts * frame.time_base)
+                    if t0 is None:
+                        t0 = t
+                    t -= t0
+                if t <= last_t - 1e-6:  # out-of-order or duplicate timestamp
+                    continue
+                last_t = max(t, 0.0)
+                if sizes is None:
+                    rotation = _rotation_of(frame)
+                    sizes = (
+                        _fit(frame.width, frame.height, config.max_side),
+                        _fit(frame.width, frame.height, config.lowres_max_side),
+                    )
+                (sw, sh), (lw, lh) = sizes
+                small = frame.reformat(width=lw, height=lh, format="rgb24", interpolation="AREA")
+                lowres.append(_rotate(small.to_ndarray(), rotation))
+                l_idx.append((len(l_idx), last_t))
+                if last_t + half_frame >= next_target:
+                    big = frame.reformat(width=sw, height=sh, format="rgb24", interpolation="AREA")
+                    sampled.append(_rotate(big.to_ndarray(), rotation))
+                    s_idx.append((len(s_idx), last_t))
+                    while next_target <= last_t + half_frame:
+                        next_target += step
+        except (av.FFmpegError, MediaError) as exc:
+            error = f"decoding stopped at {max(last_t, 0):.2f} s: {exc}"
+    if not l_idx:
+        raise MediaError(error or "video stream has no decodable frames")
+    duration = last_t + 1.0 / fps
+    n_sec = n_seconds_for(duration)
+    f_shape = sampled.close((0, 0, 3))
+    l_shape = lowres.close((0, 0, 3))
+    for name, idx in (("index.parquet", s_idx), ("lowres_index.parquet", l_idx)):
+        pts = np.array([p for _, p in idx], dtype=np.float64)
+        sec = np.minimum(np.floor(pts + 1e-9).astype(np.int32), n_sec - 1)
+        pq.write_table(
+            pa.table(
+                {
+                    "frame": pa.array([i for i, _ in idx], pa.int32()),
+                    "second": pa.array(sec, pa.int32()),
+                    "pts": pa.array(pts, pa.float64()),
+                }
+            ),
+            out / name,
+        )
+    result = DecodeResult(
+        n_seconds=n_sec,
+        duration_s=duration,
+        video_fps=fps,
+        frames_shape=f_shape,
+        lowres_shape=l_shape,
+        decoded_frames=len(l_idx),
+        rotation=rotation,
+        error=error,
+        config=asdict(config),
+    )
+    (out / "manifest.json").write_text(json.dumps(asdict(result), indent=1))
+    return result
+
+
+def load_stream(folder: str | os.PathLike[str], name: str, fps: float) -> FrameStream:
+    """Memory-map ``<name>.npy`` and its index from a decode folder."""
+    folder = Path(folder)
+    index_name = "index.parquet" if name == "frames" else f"{name}_index.parquet"
+    idx = pq.read_table(folder / index_name)
+    frames = np.load(folder / f"{name}.npy", mmap_mode="r")
+    return FrameStream(
+        frames=frames,
+        seconds=idx.column("second").to_numpy(),
+        pts=idx.column("pts").to_numpy(),
+        fps=fps,
+    )
+
+
+def build_media(
+    video_id: str,
+    frames_dir: str | os.PathLike[str],
+    audio: np.ndarray | None,
+    has_audio: bool,
+    width: int,
+    height: int,
+    sample_rate: int = 16_000,
+) -> Media:
+    """A Media view over a decode folder and an audio array (trimmed/padded to fit)."""
+    manifest = json.loads((Path(frames_dir) / "manifest.json").read_text())
+    n_sec = int(manifest["n_seconds"])
+    fps = float(manifest["video_fps"])
+    if audio is None or len(audio) != n_sec * sample_rate:
+        audio = fit_audio(None if audio is None else np.asarray(audio), n_sec, sample_rate)
+    return Media(
+        video_id=video_id,
+        duration_s=float(manifest["duration_s"]),
+        n_seconds=n_sec,
+        video_fps=fps,
+        width=width,
+        height=height,
+        frames=load_stream(frames_dir, "frames", float(manifest["config"]["sample_fps"])),
+        lowres=load_stream(frames_dir, "lowres", fps),
+        audio=audio,
+        sample_rate=sample_rate,
+        has_audio=has_audio,
+    )
+
+
+def decode_media(
+    path: str | os.PathLike[str],
+    workdir: str | os.PathLike[str],
+    video_id: str = "video",
+    config: DecodeConfig | None = None,
+) -> Media:
+    """Decode ``path`` (frames into ``workdir``, audio in memory) into a Media, without
+    Dagster: for tests, benchmarks and notebooks."""
+    info = probe(path)
+    decode_video(path, workdir, config or DecodeConfig())
+    audio = decode_audio(path)
+    return build_media(video_id, workdir, audio, audio is not None, info.width, info.height)
+
+
+def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16_000) -> np.ndarray | None:
+    """Mono float32 samples at ``sample_rate`` Hz, or None when the file has no audio
+    stream. A stream that breaks part-way keeps what decoded."""
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError) as exc:
+        raise MediaError(f"not a media file: {exc}") from exc
+    with container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunks: list[np.ndarray] = []
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.FFmpegError:
+            pass
+    if not chunks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def fit_audio(samples: np.ndarray | None, n_seconds: int, sample_rate: int) -> np.ndarray:
+    """Trim or zero-pad ``samples`` to exactly ``n_seconds`` seconds."""
+    n = n_seconds * sample_rate
+    out = np.zeros(n, dtype=np.float32)
+    if samples is not None and len(samples):
+        m = min(n, len(samples))
+        out[:m] = samples[:m]
+    return out

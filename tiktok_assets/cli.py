@@ -1,0 +1,245 @@
+"""`tiktok-analyzer`: analyze a file or URL, show status, run the demo, manage models,
+serve the REST API. Everything goes through the Dagster instance in $DAGSTER_HOME."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_INSTANCE_YAML = Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml"
+
+
+def _setup_env(data: str | None) -> None:
+    """DAGSTER_HOME (default ./dagster_home) with the project's instance settings (gpu pool,
+    run monitoring) when it has none yet; TIKTOK_DATA (default ./data)."""
+    os.environ.setdefault("DAGSTER_HOME", str(Path("dagster_home").resolve()))
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and REPO_INSTANCE_YAML.exists():
+        shutil.copyfile(REPO_INSTANCE_YAML, home / "dagster.yaml")
+    if data:
+        os.environ["TIKTOK_DATA"] = data
+    os.environ.setdefault("TIKTOK_DATA", str(Path("data").resolve()))
+
+
+def _fetch_url(url: str, dest: Path) -> Path:
+    exe = shutil.which("yt-dlp")
+    if exe is None:
+        raise SystemExit("analyzing a URL needs yt-dlp: `pip install yt-dlp` (or pass a file path)")
+    dest.mkdir(parents=True, exist_ok=True)
+    template = str(dest / "%(title).60s-%(id)s.%(ext)s")
+    subprocess.run([exe, "-f", "mp4/best", "-o", template, url], check=True)
+    files = sorted(dest.glob("*"), key=lambda p: p.stat().st_mtime)
+    if not files:
+        raise SystemExit(f"yt-dlp wrote nothing for {url}")
+    return files[-1]
+
+
+def _summary(result: Any) -> list[dict[str, Any]]:
+    rows = []
+    for ev in result.get_asset_materialization_events():
+        mat = ev.event_specific_data.materialization
+        meta = {k: v.value for k, v in mat.metadata.items()}
+        rows.append({"asset": mat.asset_key.to_user_string(), **meta})
+    return rows
+
+
+def _failures(result: Any) -> list[str]:
+    out = []
+    for ev in result.all_events:
+        if ev.is_step_failure:
+            err = ev.step_failure_data.error
+            msg = err.message.strip() if err else "failed"
+            user = ev.step_failure_data.user_failure_data
+            if user and user.description:
+                msg = user.description
+            out.append(f"{ev.step_key}: {msg}")
+    return out
+
+
+def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = None) -> int:
+    """Materialize every asset of one video in-process against the configured instance.
+    Returns the process exit code."""
+    _setup_env(data)
+    from dagster import DagsterInstance, materialize
+
+    from analyzers.core.decode import MediaError, probe
+    from resources.media_store import MediaStore
+    from tiktok_assets.definitions import all_assets, build_resources
+
+    store = MediaStore(root=os.environ["TIKTOK_DATA"])
+    store.ensure_layout()
+    src = Path(path_or_url)
+    if "://" in path_or_url:
+        src = _fetch_url(path_or_url, store.path("downloads"))
+    if not src.is_file():
+        print(f"error: {src} is not a file", file=sys.stderr)
+        return 2
+    try:
+        info = probe(src)
+    except MediaError as exc:
+        print(f"error: {src.name} cannot be analysed: {exc}", file=sys.stderr)
+        return 2
+    key, _ = store.stage(src)
+    instance = DagsterInstance.get()
+    instance.add_dynamic_partitions("videos", [key])
+    print(
+        f"video {key}: {info.duration_s:.1f} s, {info.width}x{info.height}, "
+        f"audio={'yes' if info.has_audio else 'no'} (Dagster home {os.environ['DAGSTER_HOME']})",
+        file=sys.stderr,
+    )
+    os.environ["TIKTOK_PROGRESS"] = "1"
+    t0 = time.perf_counter()
+    result = materialize(
+        all_assets(),
+        instance=instance,
+        partition_key=key,
+        resources=build_resources(os.environ["TIKTOK_DATA"], weights),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        tags={"tiktok/source": src.name, "tiktok/entry": "cli"},
+    )
+    wall = time.perf_counter() - t0
+    rows = _summary(result)
+    print(f"\n{'asset':<30}{'rows':>6}{'time s':>9}  weights")
+    for r in rows:
+        rows_n = r.get("rows", "")
+        wt = r.get("wall_time_s", "")
+        print(f"{r['asset']:<30}{rows_n!s:>6}{wt!s:>9}  {r.get('weights_mode', '')}")
+    parquet = store.path("parquet")
+    report = store.path("reports", key, "index.html")
+    print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {wall:.1f} s")
+    print(f"Parquet: {parquet}/<asset>/video_id={key}/part-0.parquet")
+    print(f"Matrix:  {parquet}/cross_analyzer_intelligence/video_id={key}/part-0.parquet")
+    if report.exists():
+        print(f"Report:  {report}")
+    if not result.success:
+        for line in _failures(result):
+            print(f"error: {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def status(data: str | None = None) -> int:
+    """Print each video and which assets are materialized for it."""
+    _setup_env(data)
+    from dagster import DagsterInstance
+
+    from tiktok_assets.definitions import defs
+
+    instance = DagsterInstance.get()
+    keys = instance.get_dynamic_partitions("videos")
+    assets = sorted(
+        defs.resolve_asset_graph().get_all_asset_keys(), key=lambda k: k.to_user_string()
+    )
+    done = {a: instance.get_materialized_partitions(a) for a in assets}
+    if not keys:
+        print(
+            "no videos yet: drop files into $TIKTOK_DATA/uploads or run `tiktok-analyzer analyze FILE`"
+        )
+        return 0
+    print(f"{'video':<40} {'assets':>8}  missing")
+    for k in keys:
+        missing = [a.to_user_string() for a in assets if k not in done[a]]
+        print(
+            f"{k:<40} {len(assets) - len(missing):>3}/{len(assets):<4}  {', '.join(missing) or '-'}"
+        )
+    return 0
+
+
+def models(action: str, name: str | None) -> int:
+    """``list``: per analyzer, its weights, source, license, size and presence.
+    ``pull NAME``: download those weights into the model home."""
+    from analyzers.core.registry import all_analyzers
+    from resources.models import ModelStore
+
+    store = ModelStore()
+    specs = [(cls.name, spec) for cls in all_analyzers().values() for spec in cls.weights]
+    if action == "list":
+        print(f"model home: {store.home()}")
+        for cls in all_analyzers().values():
+            if not cls.weights:
+                print(f"{cls.name:<28} {cls.model:<18} no weights needed")
+        for analyzer, spec in specs:
+            present = "present" if store.is_present(spec) else "missing"
+            print(
+                f"{analyzer:<28} {spec.name:<18} {present:<8} {spec.size_mb:>7.0f} MB  "
+                f"{spec.license:<14} {spec.source}"
+            )
+        return 0
+    matches = [s for _, s in specs if s.name == name]
+    if not matches:
+        print(f"error: no model {name!r}; see `tiktok-analyzer models list`", file=sys.stderr)
+        return 2
+    for spec in matches:
+        print(f"fetched {spec.name} -> {store.pull(spec)}")
+    return 0
+
+
+def demo(weights: str = "auto", data: str | None = None) -> int:
+    """Generate the sample clip, analyze it, and say where everything is."""
+    _setup_env(data)
+    from analyzers.core.synth import demo_clip
+
+    samples = Path(os.environ["TIKTOK_DATA"]) / "samples"
+    samples.mkdir(parents=True, exist_ok=True)
+    clip = samples / "demo_kitchen_hack.mp4"
+    if not clip.exists():
+        with tempfile.TemporaryDirectory(dir=samples) as tmp:
+            demo_clip(Path(tmp) / clip.name).replace(clip)
+    print(f"sample video: {clip} (10 s, 1080x1920, cuts at 3, 5 and 7 s, 120 BPM clicks)")
+    t0 = time.perf_counter()
+    code = analyze(str(clip), weights=weights)
+    print(f"make demo: pipeline wall time {time.perf_counter() - t0:.1f} s")
+    print(
+        "query it: duckdb -c \"select * from read_parquet('"
+        f"{os.environ['TIKTOK_DATA']}/parquet/*/*/*.parquet', hive_partitioning=true, "
+        'union_by_name=true) limit 5"'
+    )
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tiktok-analyzer", description=__doc__)
+    parser.add_argument("--data", help="data folder (default $TIKTOK_DATA or ./data)")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("analyze", help="analyze one video file or URL")
+    p.add_argument("path")
+    p.add_argument("--weights", choices=["real", "random", "auto"], default=None)
+    sub.add_parser("status", help="videos and what is materialized")
+    p = sub.add_parser("demo", help="analyze a generated sample video")
+    p.add_argument("--weights", choices=["real", "random", "auto"], default="auto")
+    p = sub.add_parser("models", help="list or pull model weights")
+    p.add_argument("action", choices=["list", "pull"])
+    p.add_argument("name", nargs="?")
+    p = sub.add_parser("serve", help="REST API (POST /analyze, GET /health)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8003)
+    args = parser.parse_args(argv)
+    if args.cmd == "analyze":
+        return analyze(args.path, weights=args.weights, data=args.data)
+    if args.cmd == "status":
+        return status(args.data)
+    if args.cmd == "demo":
+        return demo(args.weights, args.data)
+    if args.cmd == "models":
+        if args.action == "pull" and not args.name:
+            parser.error("models pull needs a NAME")
+        return models(args.action, args.name)
+    if args.cmd == "serve":
+        _setup_env(args.data)
+        from tiktok_assets.api import serve
+
+        return serve(args.host, args.port)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

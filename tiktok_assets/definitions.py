@@ -1,0 +1,53 @@
+"""The Dagster Definitions: ingest, the registry-generated stages, join, report, sensor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import AssetsDefinition, Definitions
+
+from io_managers.parquet import ParquetIOManager
+from resources.gpu import GpuResource
+from resources.media_store import MediaStore, data_root_default
+from resources.models import ModelStore
+from tiktok_assets.ingest import audio_track, segment_frames, video_file, video_metadata
+from tiktok_assets.intelligence import build_intelligence_assets
+from tiktok_assets.jobs import analyze_video
+from tiktok_assets.sensors import upload_folder_sensor
+from tiktok_assets.stages import build_stage_assets
+
+
+def all_assets() -> list[AssetsDefinition]:
+    """Every asset, built from the registry as it is now."""
+    return [
+        video_file,
+        video_metadata,
+        segment_frames,
+        audio_track,
+        *build_stage_assets(),
+        *build_intelligence_assets(),
+    ]
+
+
+def build_resources(data_root: str | None = None, weights: str | None = None) -> dict:
+    """Resources over one data root (default ``$TIKTOK_DATA`` or ``./data``)."""
+    root = data_root or data_root_default()
+    store = ModelStore() if weights is None else ModelStore(weights=weights)
+    return {
+        "media_store": MediaStore(root=root),
+        "model_store": store,
+        "gpu": GpuResource(),
+        "io_manager": ParquetIOManager(root=str(Path(root) / "parquet")),
+    }
+
+
+def build_definitions(data_root: str | None = None, weights: str | None = None) -> Definitions:
+    return Definitions(
+        assets=all_assets(),
+        jobs=[analyze_video],
+        sensors=[upload_folder_sensor],
+        resources=build_resources(data_root, weights),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,108 @@
+"""Cross-analyzer join (one wide per-second matrix) and the per-video HTML report."""
+
+from typing import Any
+
+import pyarrow as pa
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetRecordsFilter,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from analyzers.core.registry import all_analyzers
+from analyzers.core.schema import KEY_COLUMNS
+from resources.media_store import MediaStore
+from tiktok_assets.measure import peak_rss_mb, progress, timed
+from tiktok_assets.partitions import videos
+
+SEP = "__"
+
+
+def join_tables(tables: dict[str, pa.Table]) -> pa.Table:
+    """Put every analyzer's columns side by side as ``<analyzer>__<column>``. Every input
+    obeys the per-second contract, so rows line up one to one; this is checked."""
+    if not tables:
+        raise ValueError("no analyzer tables to join")
+    names = sorted(tables)
+    first = tables[names[0]]
+    cols: dict[str, pa.ChunkedArray] = {k: first.column(k) for k in KEY_COLUMNS}
+    for name in names:
+        t = tables[name]
+        if t.column("second").to_pylist() != cols["second"].to_pylist():
+            raise ValueError(f"{name}: seconds do not line up with {names[0]}")
+        for col in t.column_names:
+            if col not in KEY_COLUMNS:
+                cols[f"{name}{SEP}{col}"] = t.column(col)
+    return pa.table(cols)
+
+
+def latest_metadata(context: AssetExecutionContext, asset: str, partition: str) -> dict[str, Any]:
+    """Metadata of the newest materialization of ``asset`` for ``partition``."""
+    result = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1
+    )
+    if not result.records:
+        return {}
+    mat = result.records[0].asset_materialization
+    return {k: v.value for k, v in (mat.metadata if mat else {}).items()}
+
+
+def build_intelligence_assets() -> list[AssetsDefinition]:
+    """``cross_analyzer_intelligence`` over every registered analyzer, and ``video_report``."""
+    names = list(all_analyzers())
+
+    @asset(
+        partitions_def=videos,
+        group_name="intelligence",
+        ins={n: AssetIn(key=n) for n in names},
+        kinds={"parquet"},
+        io_manager_key="io_manager",
+    )
+    def cross_analyzer_intelligence(context: AssetExecutionContext, **tables: pa.Table) -> pa.Table:
+        """Every analyzer joined on (video_id, second): one row per second, one column per
+        analyzer output, prefixed ``<analyzer>__``."""
+        with timed() as t:
+            matrix = join_tables(tables)
+        progress(context, f"cross_analyzer_intelligence: {matrix.num_rows} x {matrix.num_columns}")
+        context.add_output_metadata(
+            {
+                "analyzers": len(tables),
+                "columns": matrix.num_columns,
+                "seconds": matrix.num_rows,
+                "wall_time_s": round(t.seconds, 3),
+                "peak_rss_mb": round(peak_rss_mb(), 1),
+            }
+        )
+        return matrix
+
+    @asset(
+        partitions_def=videos,
+        group_name="intelligence",
+        ins={"matrix": AssetIn(key="cross_analyzer_intelligence")},
+        kinds={"html"},
+    )
+    def video_report(
+        context: AssetExecutionContext, matrix: pa.Table, media_store: MediaStore
+    ) -> MaterializeResult:
+        """HTML report with per-second plots for one video (``reports/<key>/index.html``)."""
+        from tiktok_assets.report import write_report
+
+        key = context.partition_key
+        runs = {n: latest_metadata(context, n, key) for n in names}
+        with timed() as t:
+            path = write_report(matrix, runs, media_store.path("reports", key), key)
+        progress(context, f"video_report: {path}")
+        return MaterializeResult(
+            metadata={
+                "path": MetadataValue.path(str(path)),
+                "wall_time_s": round(t.seconds, 3),
+                "random_weights": [n for n, m in runs.items() if m.get("weights_mode") == "random"],
+            }
+        )
+
+    return [cross_analyzer_intelligence, video_report]

@@ -1,0 +1,12 @@
+"""Jobs: one that materializes everything for one video partition."""
+
+from dagster import AssetSelection, define_asset_job
+
+from tiktok_assets.partitions import videos
+
+analyze_video = define_asset_job(
+    "analyze_video",
+    selection=AssetSelection.all(),
+    partitions_def=videos,
+    description="Every asset of one video: ingest, decode, the four GPU stages, join, report.",
+)

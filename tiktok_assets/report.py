@@ -1,0 +1,121 @@
+"""The per-video HTML report: plots of the per-second matrix a person can scan."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from tiktok_assets.intelligence import SEP
+
+
+def _numeric_columns(matrix: pa.Table) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for field in matrix.schema:
+        if SEP not in field.name:
+            continue
+        t = field.type
+        if pa.types.is_floating(t) or (pa.types.is_integer(t) and not field.name.endswith("_id")):
+            values = matrix.column(field.name).to_numpy(zero_copy_only=False)
+            if np.isfinite(values.astype(float)).any():
+                analyzer, col = field.name.split(SEP, 1)
+                groups.setdefault(analyzer, []).append(col)
+    return groups
+
+
+def _plot(matrix: pa.Table, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seconds = np.asarray(matrix.column("second").to_pylist())
+    cuts: list[float] = []
+    if f"cut_analysis{SEP}cut_at" in matrix.column_names:
+        cuts = [
+            t for row in matrix.column(f"cut_analysis{SEP}cut_at").to_pylist() for t in row or []
+        ]
+    images = []
+    if f"color_analysis{SEP}dominant_rgb" in matrix.column_names:
+        rgb = [
+            v if v is not None else [255, 255, 255]
+            for v in matrix.column(f"color_analysis{SEP}dominant_rgb").to_pylist()
+        ]
+        fig, ax = plt.subplots(figsize=(10, 1.2), layout="constrained")
+        ax.imshow(np.array([rgb], dtype=np.uint8), aspect="auto", extent=(0, len(rgb), 0, 1))
+        ax.set_yticks([])
+        ax.set_xlabel("second")
+        ax.set_title("Dominant colour per second", loc="left", fontsize=10)
+        for c in cuts:
+            ax.axvline(c, color="black", lw=1)
+        fig.savefig(out / "colors.png", dpi=110)
+        plt.close(fig)
+        images.append("colors.png")
+    for analyzer, cols in _numeric_columns(matrix).items():
+        fig, axes = plt.subplots(
+            len(cols), 1, figsize=(10, 1.5 * len(cols) + 0.6), sharex=True, layout="constrained"
+        )
+        axes = np.atleast_1d(axes)
+        for ax, col in zip(axes, cols, strict=True):
+            y = np.asarray(matrix.column(f"{analyzer}{SEP}{col}").to_pylist(), dtype=float)
+            ax.step(seconds + 0.5, y, where="mid", color="#1f6feb")
+            ax.fill_between(
+                seconds + 0.5,
+                y,
+                np.nanmin(y) if np.isfinite(y).any() else 0,
+                step="mid",
+                alpha=0.15,
+                color="#1f6feb",
+            )
+            ax.set_ylabel(col, rotation=0, ha="right", fontsize=8)
+            for c in cuts:
+                ax.axvline(c, color="#d1242f", lw=0.8, ls="--")
+            ax.grid(alpha=0.3)
+        axes[0].set_title(f"{analyzer} (dashed red: cuts)", loc="left", fontsize=10)
+        axes[-1].set_xlabel("second")
+        name = f"{analyzer}.png"
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        images.append(name)
+    return images
+
+
+def write_report(
+    matrix: pa.Table, runs: dict[str, dict[str, Any]], out_dir: Path, video_id: str
+) -> Path:
+    """Write ``index.html`` and its PNG plots into ``out_dir``; returns the HTML path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images = _plot(matrix, out_dir)
+    random = [n for n, m in runs.items() if m.get("weights_mode") == "random"]
+    rows = "".join(
+        f"<tr><td>{html.escape(n)}</td><td>{html.escape(str(m.get('model', '')))}</td>"
+        f"<td>{html.escape(str(m.get('weights_mode', '')))}</td>"
+        f"<td>{m.get('wall_time_s', '')}</td><td>{m.get('rows', '')}</td></tr>"
+        for n, m in runs.items()
+    )
+    banner = (
+        f'<p style="color:#d1242f;font-weight:bold">Random weights (outputs not meaningful): '
+        f"{html.escape(', '.join(random))}. Fetch real ones with "
+        "<code>tiktok-analyzer models pull NAME</code>.</p>"
+        if random
+        else ""
+    )
+    body = "".join(f'<img src="{i}" style="max-width:100%"><br>' for i in images)
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>{html.escape(video_id)}: video report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}
+td,th{{padding:2px 10px;text-align:left}}</style></head><body>
+{banner}<h1>{html.escape(video_id)}</h1>
+<p>{matrix.num_rows} seconds, {matrix.num_columns - 2} per-second columns from {len(runs)} analyzers.</p>
+{body}
+<h2>Analyzers</h2><table><tr><th>analyzer</th><th>model</th><th>weights</th>
+<th>wall time (s)</th><th>rows</th></tr>{rows}</table>
+</body></html>"""
+    path = out_dir / "index.html"
+    tmp = path.with_name(".index.html.tmp")
+    tmp.write_text(page)
+    tmp.replace(path)
+    return path
