@@ -63,8 +63,9 @@ def detect_cuts(frames: np.ndarray, fps: float, config: CutConfig) -> list[int]:
     n = len(scores)
     cuts: list[int] = []
     min_gap = max(1, round(config.min_shot_s * fps))
+    flash_until = -1
     for i in range(1, n):
-        if scores[i] < config.min_content:
+        if scores[i] < config.min_content or i <= flash_until:
             continue
         lo, hi = max(1, i - config.window), min(n, i + config.window + 1)
         neighbours = np.concatenate([scores[lo:i], scores[i + 1 : hi]])
@@ -73,9 +74,14 @@ def detect_cuts(frames: np.ndarray, fps: float, config: CutConfig) -> list[int]:
             continue
         if cuts and i - cuts[-1] < min_gap:
             continue
-        back = range(i + 1, min(n, i + 1 + config.flash_frames))
-        if any(frame_distance(frames[i - 1], frames[j]) < config.min_content / 2 for j in back):
-            continue  # the picture came back: a flash
+        back = [
+            j
+            for j in range(i + 1, min(n, i + 1 + config.flash_frames))
+            if frame_distance(frames[i - 1], frames[j]) < config.min_content / 2
+        ]
+        if back:  # the picture came back: a flash, and its end is no cut either
+            flash_until = back[0]
+            continue
         cuts.append(i)
     return cuts
 

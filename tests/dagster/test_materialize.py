@@ -1,0 +1,99 @@
+"""A full materialization of a generated 6 s vertical clip on a test instance."""
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from dagster import AssetKey, AssetRecordsFilter
+
+from analyzers.core import all_analyzers
+from tests.dagster.helpers import instance_at, run_video
+
+
+@pytest.fixture(scope="module")
+def run(small_clip, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mat")
+    data = tmp / "data"
+    with instance_at(tmp / "home") as instance:
+        key, result = run_video(small_clip, instance, data)
+        yield instance, key, result, data
+
+
+def test_run_succeeds_and_every_analyzer_has_one_row_per_second(run):
+    instance, key, result, data = run
+    assert result.success
+    for name in all_analyzers():
+        path = data / "parquet" / name / f"video_id={key}" / "part-0.parquet"
+        table = pq.read_table(path, partitioning=None)
+        assert table.column("second").to_pylist() == list(range(6)), name
+        assert set(table.column("video_id").to_pylist()) == {key}
+
+
+def test_materialization_metadata(run):
+    instance, key, _, _ = run
+    for name in all_analyzers():
+        recs = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[key]), limit=1
+        ).records
+        meta = recs[0].asset_materialization.metadata
+        for field in (
+            "rows",
+            "seconds",
+            "model",
+            "weights_mode",
+            "wall_time_s",
+            "peak_memory_mb",
+            "device",
+            "path",
+            "schema",
+        ):
+            assert field in meta, (name, field)
+        assert meta["rows"].value == 6
+    frames = (
+        instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey("segment_frames"), asset_partitions=[key]),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization.metadata
+    )
+    assert frames["decoded_frames"].value == 180 and frames["seconds"].value == 6
+
+
+def test_matrix_report_and_duckdb(run):
+    _, key, _, data = run
+    matrix = pq.read_table(
+        data / "parquet" / "cross_analyzer_intelligence" / f"video_id={key}" / "part-0.parquet",
+        partitioning=None,
+    )
+    assert matrix.num_rows == 6
+    for name, cls in all_analyzers().items():
+        for col in cls.output_schema.names:
+            assert f"{name}__{col}" in matrix.column_names
+    # the clip cuts from the test pattern to blue at 3.0 s
+    cut_at = matrix.column("cut_analysis__cut_at").to_pylist()
+    assert [t for row in cut_at for t in row] == pytest.approx([3.0], abs=1 / 30)
+    assert (data / "reports" / key / "index.html").exists()
+    assert (data / "reports" / key / "color_analysis.png").stat().st_size > 1000
+    # one query over every analyzer's Parquet: one row per second per analyzer
+    counts = dict(
+        duckdb.sql(
+            f"select split_part(filename, '/', -3) as asset, count(*) "
+            f"from read_parquet('{data}/parquet/*/video_id={key}/*.parquet', "
+            "hive_partitioning=true, union_by_name=true, filename=true) group by 1"
+        ).fetchall()
+    )
+    assert counts == {name: 6 for name in [*all_analyzers(), "cross_analyzer_intelligence"]}
+
+
+def test_rematerializing_replaces_only_its_partition(run, silent_clip):
+    instance, key, _, data = run
+    other, result = run_video(silent_clip, instance, data)
+    assert result.success and other != key
+    for name in all_analyzers():
+        assert (data / "parquet" / name / f"video_id={key}" / "part-0.parquet").exists()
+        assert (data / "parquet" / name / f"video_id={other}" / "part-0.parquet").exists()
+    audio = pq.read_table(
+        data / "parquet" / "audio_analysis" / f"video_id={other}" / "part-0.parquet",
+        partitioning=None,
+    )
+    assert audio.column("has_audio").to_pylist() == [False] * 3
