@@ -82,14 +82,16 @@ class MediaStore(ConfigurableResource):
     # ---- staging: a file becomes a partition -------------------------------------------
     def stage(self, src: str | os.PathLike[str], *, move: bool = False) -> tuple[str, bool]:
         """Put ``src`` into ``incoming/`` under its partition key. Returns ``(key, new)``;
-        ``new`` is False when the same bytes are already stored (nothing is copied)."""
+        ``new`` is False when the same bytes are already stored under any name (nothing is
+        copied; a moved upload is removed, its bytes being safe in the store)."""
         src = Path(src)
         digest = sha256_file(src)
-        key = video_key(src.stem, digest)
-        if self.video_path(key) is not None or self.incoming_path(key) is not None:
+        existing = self.find_by_hash(digest)
+        if existing is not None:  # same bytes under any name: nothing to do
             if move:
                 src.unlink()
-            return key, False
+            return existing, False
+        key = video_key(src.stem, digest)
         dest = self.path("incoming", f"{key}{src.suffix.lower() or '.mp4'}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         if move:
@@ -105,6 +107,14 @@ class MediaStore(ConfigurableResource):
             json.dumps({"original_name": src.name, "sha256": digest})
         )
         return key, True
+
+    def find_by_hash(self, sha256_hex: str) -> str | None:
+        """The key of a stored or incoming video with these bytes, if any."""
+        for folder in ("videos", "incoming"):
+            for p in self.path(folder).glob(f"*-{sha256_hex[:10]}.*"):
+                if not p.name.startswith(".") and p.suffix != ".json":
+                    return p.name.split(".")[0]
+        return None
 
     def incoming_path(self, key: str) -> Path | None:
         found = [p for p in self.path("incoming").glob(f"{key}.*") if p.suffix != ".json"]

@@ -86,7 +86,11 @@ def upload_folder_sensor(
         context.log.info(f"{path.name} -> video {key}")
         new_keys.append(key)
         run_requests.append(
-            RunRequest(run_key=f"video-{key}", partition_key=key, tags={"tiktok/source": path.name})
+            RunRequest(
+                run_key=f"sha256-{key.rsplit('-', 1)[-1]}",  # same bytes, same run key
+                partition_key=key,
+                tags={"tiktok/source": path.name},
+            )
         )
     cursor = json.dumps(seen, separators=(",", ":"))
     if not run_requests and not new_keys:

@@ -19,7 +19,7 @@ def run(small_clip, tmp_path_factory):
 
 
 def test_run_succeeds_and_every_analyzer_has_one_row_per_second(run):
-    instance, key, result, data = run
+    _instance, key, result, data = run
     assert result.success
     for name in all_analyzers():
         path = data / "parquet" / name / f"video_id={key}" / "part-0.parquet"

@@ -1,0 +1,115 @@
+"""The upload sensor: the stable-size rule, duplicates, quarantine with reasons, the per
+tick limit, and that no file makes it raise."""
+
+import json
+import os
+import shutil
+
+import pytest
+from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+
+from resources.media_store import MediaStore, sha256_file
+from tests.conftest import ffmpeg
+from tiktok_assets.sensors import upload_folder_sensor
+
+
+@pytest.fixture
+def env(tmp_path):
+    store = MediaStore(root=str(tmp_path / "data"))
+    store.ensure_layout()
+    with DagsterInstance.ephemeral() as instance:
+        yield store, instance
+
+
+def tick(store, instance, cursor=None):
+    ctx = build_sensor_context(instance=instance, cursor=cursor, resources={"media_store": store})
+    result = upload_folder_sensor(ctx)
+    if isinstance(result, SkipReason):
+        return [], ctx.cursor, []
+    assert isinstance(result, SensorResult)
+    added = [k for r in result.dynamic_partitions_requests for k in r.partition_keys]
+    return result.run_requests, result.cursor, added
+
+
+def test_a_file_is_taken_only_once_its_size_and_mtime_hold_still(env, small_clip):
+    store, instance = env
+    dest = store.path("uploads", "My Clip, v2!.mp4")
+    shutil.copyfile(small_clip, dest)
+    runs, cursor, _ = tick(store, instance)
+    assert runs == [] and json.loads(cursor) == {dest.name: [dest.stat().st_size, dest.stat().st_mtime_ns]}
+    with open(dest, "ab") as fh:  # still being written
+        fh.write(b"\0" * 10)
+    runs, cursor, _ = tick(store, instance, cursor)
+    assert runs == []
+    runs, cursor, added = tick(store, instance, cursor)
+    assert len(runs) == 1
+    key = runs[0].partition_key
+    assert key.startswith("my-clip-v2-") and len(key.split("-")[-1]) == 10
+    assert all(c.isalnum() or c in "_-" for c in key) and key == key.lower()
+    assert sha256_file(store.incoming_path(key))[:10] in runs[0].run_key
+    assert added == [key] and not dest.exists() and json.loads(cursor) == {}
+
+
+def test_same_bytes_twice_do_nothing(env, small_clip):
+    store, instance = env
+    shutil.copyfile(small_clip, store.path("uploads", "a.mp4"))
+    _, cursor, _ = tick(store, instance)
+    runs, cursor, _ = tick(store, instance, cursor)
+    assert len(runs) == 1
+    shutil.copyfile(small_clip, store.path("uploads", "a-again.mp4"))
+    _, cursor, _ = tick(store, instance, cursor)
+    runs, cursor, added = tick(store, instance, cursor)
+    assert runs == [] and added == []
+    assert list(store.path("uploads").iterdir()) == []
+
+
+def test_bad_files_are_quarantined_with_a_reason(env, tmp_path, small_clip):
+    store, instance = env
+    up = store.path("uploads")
+    (up / "empty.mp4").write_bytes(b"")
+    (up / "notes.mov").write_text("hello\n" * 100)
+    ffmpeg("-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", str(up / "voice.m4a"))
+    data = small_clip.read_bytes()
+    moov_at_end = tmp_path / "plain.mp4"
+    ffmpeg("-i", str(small_clip), "-c", "copy", str(moov_at_end))  # no faststart
+    (up / "truncated.mp4").write_bytes(moov_at_end.read_bytes()[: len(data) // 3])
+    (up / "subdir").mkdir()
+    _, cursor, _ = tick(store, instance)
+    runs, cursor, _ = tick(store, instance, cursor)
+    assert runs == []
+    reasons = {
+        p.name.removesuffix(".reason.txt"): p.read_text()
+        for p in store.path("quarantine").glob("*.reason.txt")
+    }
+    assert "empty file" in reasons["empty.mp4"]
+    assert "not a video file" in reasons["notes.mov"]
+    assert "no video stream" in reasons["voice.m4a"]
+    assert "not a video file" in reasons["truncated.mp4"]
+    assert sorted(p.name for p in up.iterdir()) == ["subdir"]
+
+
+def test_at_most_n_files_per_tick(env, small_clip, silent_clip, monkeypatch):
+    store, instance = env
+    monkeypatch.setenv("TIKTOK_SENSOR_MAX_FILES", "1")
+    shutil.copyfile(small_clip, store.path("uploads", "one.mp4"))
+    shutil.copyfile(silent_clip, store.path("uploads", "two.mp4"))
+    _, cursor, _ = tick(store, instance)
+    runs1, cursor, _ = tick(store, instance, cursor)
+    runs2, cursor, _ = tick(store, instance, cursor)
+    assert len(runs1) == 1 and len(runs2) == 1
+    assert runs1[0].partition_key != runs2[0].partition_key
+
+
+def test_a_file_vanishing_mid_tick_does_not_raise(env, small_clip, monkeypatch):
+    store, instance = env
+    dest = store.path("uploads", "gone.mp4")
+    shutil.copyfile(small_clip, dest)
+    _, cursor, _ = tick(store, instance)
+
+    def vanish(path, move=False):
+        os.unlink(path)
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(MediaStore, "stage", lambda self, p, move=False: vanish(p))
+    runs, _, _ = tick(store, instance, cursor)
+    assert runs == []
