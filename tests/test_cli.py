@@ -11,7 +11,11 @@ from tests.conftest import REPO
 def cli(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tiktok_assets.cli", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -22,7 +26,9 @@ def test_analyze_status_and_bad_file(isolated, small_clip, tmp_path):
     out = cli("analyze", str(small_clip), "--weights", "auto", env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
-    report = next(line.split(None, 1)[1] for line in text.splitlines() if line.startswith("Report:"))
+    report = next(
+        line.split(None, 1)[1] for line in text.splitlines() if line.startswith("Report:")
+    )
     assert Path(report).exists()
     for name in ("color_analysis", "cut_analysis", "audio_analysis"):
         assert any(line.startswith(name) and " 6 " in line for line in text.splitlines()), name

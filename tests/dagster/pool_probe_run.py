@@ -41,7 +41,9 @@ if __name__ == "__main__":
         clip,
         DagsterInstance.get(),
         data,
-        selection=[AssetKey(k) for k in ("video_file", "video_metadata", "segment_frames",
-                                          "audio_track", "pool_probe")],
+        selection=[
+            AssetKey(k)
+            for k in ("video_file", "video_metadata", "segment_frames", "audio_track", "pool_probe")
+        ],
     )
     sys.exit(0 if result.success else 1)

@@ -12,7 +12,9 @@ from tiktok_assets.partitions import videos
 
 
 def _t(vid, value):
-    return pa.table({"video_id": [vid, vid], "second": pa.array([0, 1], pa.int32()), "x": [value] * 2})
+    return pa.table(
+        {"video_id": [vid, vid], "second": pa.array([0, 1], pa.int32()), "x": [value] * 2}
+    )
 
 
 def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):

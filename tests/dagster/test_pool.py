@@ -33,9 +33,21 @@ def _run_pair(tmp: Path, clips: list[Path], pool_limit: int) -> list[dict]:
         ready.append(flag)
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "tests.dagster.pool_probe_run", str(clip),
-                 str(tmp / f"data{pool_limit}"), str(log), str(flag), str(go)],
-                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.dagster.pool_probe_run",
+                    str(clip),
+                    str(tmp / f"data{pool_limit}"),
+                    str(log),
+                    str(flag),
+                    str(go),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
         )
     deadline = time.time() + 120

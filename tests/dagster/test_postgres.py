@@ -36,8 +36,13 @@ def pg_database():
 def test_materialization_on_postgres(pg_database, small_clip, tmp_path, monkeypatch):
     import psycopg2
 
-    for k, v in {"HOST": PG["host"], "PORT": str(PG["port"]), "USER": PG["user"],
-                 "PASSWORD": "trust", "DB": pg_database}.items():
+    for k, v in {
+        "HOST": PG["host"],
+        "PORT": str(PG["port"]),
+        "USER": PG["user"],
+        "PASSWORD": "trust",
+        "DB": pg_database,
+    }.items():
         monkeypatch.setenv(f"DAGSTER_PG_{k}", v)
     home = tmp_path / "home"
     home.mkdir()

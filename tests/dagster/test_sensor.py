@@ -36,7 +36,9 @@ def test_a_file_is_taken_only_once_its_size_and_mtime_hold_still(env, small_clip
     dest = store.path("uploads", "My Clip, v2!.mp4")
     shutil.copyfile(small_clip, dest)
     runs, cursor, _ = tick(store, instance)
-    assert runs == [] and json.loads(cursor) == {dest.name: [dest.stat().st_size, dest.stat().st_mtime_ns]}
+    assert runs == [] and json.loads(cursor) == {
+        dest.name: [dest.stat().st_size, dest.stat().st_mtime_ns]
+    }
     with open(dest, "ab") as fh:  # still being written
         fh.write(b"\0" * 10)
     runs, cursor, _ = tick(store, instance, cursor)
