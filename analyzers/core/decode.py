@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +197,18 @@ class _NpyWriter:
         return (self.n, *self.shape)
 
 
+def _scale(
+    frame: av.VideoFrame, sizes: tuple[tuple[int, int], tuple[int, int]], rotation: int, big: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    (sw, sh), (lw, lh) = sizes
+    small = frame.reformat(width=lw, height=lh, format="rgb24", interpolation="AREA")
+    out_big = None
+    if big:
+        full = frame.reformat(width=sw, height=sh, format="rgb24", interpolation="AREA")
+        out_big = _rotate(full.to_ndarray(), rotation)
+    return _rotate(small.to_ndarray(), rotation), out_big
+
+
 def decode_video(
     path: str | os.PathLike[str], out_dir: str | os.PathLike[str], config: DecodeConfig
 ) -> DecodeResult:
@@ -226,36 +240,53 @@ def decode_video(
         half_frame = 0.5 / fps
         sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
         last_t = -1.0
-        try:
-            for frame in container.decode(vs):
-                if frame.pts is None or frame.time_base is None:
-                    t = last_t + 1.0 / fps
-                else:
-                    t = float(frame.pts * frame.time_base)
-                    if t0 is None:
-                        t0 = t
-                    t -= t0
-                if t <= last_t - 1e-6:  # out-of-order or duplicate timestamp
-                    continue
-                last_t = max(t, 0.0)
-                if sizes is None:
-                    rotation = _rotation_of(frame)
-                    sizes = (
-                        _fit(frame.width, frame.height, config.max_side),
-                        _fit(frame.width, frame.height, config.lowres_max_side),
-                    )
-                (sw, sh), (lw, lh) = sizes
-                small = frame.reformat(width=lw, height=lh, format="rgb24", interpolation="AREA")
-                lowres.append(_rotate(small.to_ndarray(), rotation))
-                l_idx.append((len(l_idx), last_t))
-                if last_t + half_frame >= next_target:
-                    big = frame.reformat(width=sw, height=sh, format="rgb24", interpolation="AREA")
-                    sampled.append(_rotate(big.to_ndarray(), rotation))
-                    s_idx.append((len(s_idx), last_t))
+        # swscale releases the GIL: scaling runs on a worker thread while the decoder's
+        # threads decode the next frames; a bounded queue keeps memory flat.
+        pending: deque[tuple[float, bool, Future[tuple[np.ndarray, np.ndarray | None]]]] = deque()
+
+        def drain(keep: int) -> None:
+            while len(pending) > keep:
+                t_frame, sampled_too, fut = pending.popleft()
+                small, big = fut.result()
+                lowres.append(small)
+                l_idx.append((len(l_idx), t_frame))
+                if sampled_too and big is not None:
+                    sampled.append(big)
+                    s_idx.append((len(s_idx), t_frame))
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scale") as pool:
+            try:
+                for frame in container.decode(vs):
+                    if frame.pts is None or frame.time_base is None:
+                        t = last_t + 1.0 / fps
+                    else:
+                        t = float(frame.pts * frame.time_base)
+                        if t0 is None:
+                            t0 = t
+                        t -= t0
+                    if t <= last_t - 1e-6:  # out-of-order or duplicate timestamp
+                        continue
+                    last_t = max(t, 0.0)
+                    if sizes is None:
+                        rotation = _rotation_of(frame)
+                        sizes = (
+                            _fit(frame.width, frame.height, config.max_side),
+                            _fit(frame.width, frame.height, config.lowres_max_side),
+                        )
+                    take = last_t + half_frame >= next_target
                     while next_target <= last_t + half_frame:
                         next_target += step
-        except (av.FFmpegError, MediaError) as exc:
-            error = f"decoding stopped at {max(last_t, 0):.2f} s: {exc}"
+                    fut = pool.submit(_scale, frame, sizes, rotation, take)
+                    pending.append((last_t, take, fut))
+                    drain(16)
+            except (av.FFmpegError, MediaError) as exc:
+                error = f"decoding stopped at {max(last_t, 0):.2f} s: {exc}"
+            try:
+                drain(0)  # frames decoded before an error are good: keep them
+            except MediaError as exc:
+                error = f"decoding stopped at {max(last_t, 0):.2f} s: {exc}"
+                for *_, fut in pending:
+                    fut.cancel()
     if not l_idx:
         raise MediaError(error or "video stream has no decodable frames")
     duration = last_t + 1.0 / fps
