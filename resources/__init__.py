@@ -1,7 +1,3 @@
-"""Dagster resources: model store, GPU/memory guard, media store."""
-
-from resources.gpu import GpuResource
-from resources.media_store import MediaStore
-from resources.models import ModelStore
-
-__all__ = ["GpuResource", "MediaStore", "ModelStore"]
+"""Dagster resources: model store (models.py), GPU/memory guard (gpu.py over device.py),
+media store (media_store.py). Import the modules directly; this package imports nothing so
+that resources.device stays usable without Dagster."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import AssetsDefinition, Definitions
+from dagster import AssetsDefinition, Definitions, in_process_executor
 
 from io_managers.parquet import ParquetIOManager
 from resources.gpu import GpuResource
@@ -44,6 +44,9 @@ def build_resources(data_root: str | None = None, weights: str | None = None) ->
 def build_definitions(data_root: str | None = None, weights: str | None = None) -> Definitions:
     return Definitions(
         assets=all_assets(),
+        # One process per run: steps of a run share imports (torch) and never hold the gpu
+        # slot through a step process's start-up; runs of other videos still run in parallel.
+        executor=in_process_executor,
         jobs=[analyze_video],
         sensors=[upload_folder_sensor],
         resources=build_resources(data_root, weights),
