@@ -89,6 +89,10 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
         return 2
     key, _ = store.stage(src)
     instance = DagsterInstance.get()
+    from tiktok_assets.reaper import reap_dead_runs
+
+    for run_id in reap_dead_runs(instance):
+        print(f"freed the gpu pool slot of dead run {run_id}", file=sys.stderr)
     instance.add_dynamic_partitions("videos", [key])
     print(
         f"video {key}: {info.duration_s:.1f} s, {info.width}x{info.height}, "

@@ -66,6 +66,7 @@ def video_file(context: AssetExecutionContext, media_store: MediaStore) -> Mater
             "sha256": digest,
             "original_name": media_store.source_info(key).get("original_name", stored.name),
             "wall_time_s": round(t.seconds, 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
         }
     )
 
@@ -89,7 +90,13 @@ def video_metadata(context: AssetExecutionContext, media_store: MediaStore) -> M
         f"video_metadata: {info.duration_s:.2f} s, {info.width}x{info.height} @ {info.fps:.2f} fps,"
         f" audio={'yes' if info.has_audio else 'no'}",
     )
-    return MaterializeResult(metadata={**info.to_dict(), "wall_time_s": round(t.seconds, 3)})
+    return MaterializeResult(
+        metadata={
+            **info.to_dict(),
+            "wall_time_s": round(t.seconds, 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+    )
 
 
 @asset(
@@ -179,6 +186,7 @@ def audio_track(context: AssetExecutionContext, media_store: MediaStore) -> Mate
             "sample_rate": AUDIO_RATE,
             "path": MetadataValue.path(str(out)),
             "wall_time_s": round(t.seconds, 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
         }
     )
 

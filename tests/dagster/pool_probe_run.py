@@ -2,6 +2,7 @@
 it enters and leaves (inside the gpu pool slot), then materializes one video."""
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ class PoolProbe(FrameAnalyzer):
 
     def analyze(self, media, config):
         enter = time.time()
-        time.sleep(2.0)
+        time.sleep(float(os.environ.get("PROBE_SLEEP", "2.0")))
         record = {"video": media.video_id, "enter": enter, "exit": time.time()}
         with open(Path(sys.argv[3]), "a") as fh:
             fh.write(json.dumps(record) + "\n")

@@ -3,6 +3,7 @@ on one SQLite instance, and a test-only analyzer records when it holds the stage
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -83,3 +84,48 @@ def test_with_two_slots_the_same_runs_do_overlap(tmp_path, two_clips):
     would catch a pool that does not hold."""
     records = _run_pair(tmp_path, two_clips, pool_limit=2)
     assert _overlap(records) > 0.5, records
+
+
+def test_a_killed_run_gives_its_gpu_slot_back(tmp_path, two_clips):
+    """SIGKILL a run while its stage holds the pool: the slot stays taken (Dagster cannot
+    see the dead worker) until the reaper fails the run and frees it."""
+    from tiktok_assets.reaper import reap_dead_runs
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+    log, go = tmp_path / "probe.jsonl", tmp_path / "go"
+    go.write_text("go")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO), "PROBE_SLEEP": "120"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.dagster.pool_probe_run",
+            str(two_clips[0]),
+            str(tmp_path / "data"),
+            str(log),
+            str(tmp_path / "ready"),
+            str(go),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        deadline = time.time() + 120
+        while not storage.get_concurrency_run_ids() and time.time() < deadline:
+            time.sleep(0.2)
+        (run_id,) = storage.get_concurrency_run_ids()
+        time.sleep(1.0)  # inside the stage now
+        assert reap_dead_runs(instance) == []  # alive: left alone
+        proc.kill()
+        proc.wait()
+        assert storage.get_concurrency_info("gpu").active_slot_count == 1  # leaked
+        assert reap_dead_runs(instance) == [run_id]
+        assert storage.get_concurrency_info("gpu").active_slot_count == 0
+        assert instance.get_run_by_id(run_id).status.value == "FAILURE"
