@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 from dagster import (
@@ -26,6 +27,14 @@ def default_sample_fps() -> float:
     """The decode samples as many frames per second as the hungriest frame analyzer."""
     rates = [cls.Config().sample_fps for cls in all_analyzers().values() if cls.modality != "audio"]
     return float(max([1.0, *rates]))
+
+
+def _stored(context: AssetExecutionContext, store: MediaStore) -> tuple[str, Path]:
+    key = context.partition_key
+    path = store.video_path(key)
+    if path is None:
+        raise Failure(f"video {key} is not in the store; materialize video_file first")
+    return key, path
 
 
 @asset(partitions_def=videos, group_name=GROUP, kinds={"video"})
@@ -75,10 +84,7 @@ def video_file(context: AssetExecutionContext, media_store: MediaStore) -> Mater
 def video_metadata(context: AssetExecutionContext, media_store: MediaStore) -> MaterializeResult:
     """Container facts: duration (s), fps, display width/height with phone rotation applied,
     rotation (degrees), codecs, has_audio, frame count, bit rate."""
-    key = context.partition_key
-    path = media_store.video_path(key)
-    if path is None:
-        raise Failure(f"video {key} is not in the store; materialize video_file first")
+    key, path = _stored(context, media_store)
     with timed() as t:
         try:
             info = probe(path)
@@ -109,10 +115,7 @@ def segment_frames(context: AssetExecutionContext, media_store: MediaStore) -> M
     """The only video decode: sampled frames per second at working resolution
     (``frames.npy``) plus every frame small (``lowres.npy``), with frame -> second/pts
     indexes. Written to a temp folder and swapped in, so a failed decode loses nothing."""
-    key = context.partition_key
-    path = media_store.video_path(key)
-    if path is None:
-        raise Failure(f"video {key} is not in the store; materialize video_file first")
+    key, path = _stored(context, media_store)
     cfg = DecodeConfig(sample_fps=default_sample_fps())
     final = media_store.frames_dir(key)
     tmp = final.with_name(f".{final.name}.tmp")
@@ -158,10 +161,7 @@ def segment_frames(context: AssetExecutionContext, media_store: MediaStore) -> M
 def audio_track(context: AssetExecutionContext, media_store: MediaStore) -> MaterializeResult:
     """The only audio decode: 16 kHz mono float32 in ``audio/<key>.npy``. A video without
     audio gets an explicit empty track and ``has_audio=false``."""
-    key = context.partition_key
-    path = media_store.video_path(key)
-    if path is None:
-        raise Failure(f"video {key} is not in the store; materialize video_file first")
+    key, path = _stored(context, media_store)
     with timed() as t:
         try:
             samples = decode_audio(path, AUDIO_RATE)

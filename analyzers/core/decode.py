@@ -96,6 +96,13 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
+def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError, OSError) as exc:
+        raise MediaError(f"not a video file: {exc}") from exc
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Open ``path`` and decode its first video frame. Raises MediaError with the reason
     when the file is empty, not a media file, or has no decodable video stream."""
@@ -103,11 +110,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     size = path.stat().st_size
     if size == 0:
         raise MediaError("empty file (0 bytes)")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.FFmpegError, UnicodeDecodeError, OSError) as exc:
-        raise MediaError(f"not a video file: {exc}") from exc
-    with container:
+    with _open(path) as container:
         if not container.streams.video:
             raise MediaError("no video stream in file")
         vs = container.streams.video[0]
@@ -223,11 +226,7 @@ def decode_video(
     l_idx: list[tuple[int, float]] = []
     error: str | None = None
     rotation = 0
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.FFmpegError, OSError) as exc:
-        raise MediaError(f"not a video file: {exc}") from exc
-    with container:
+    with _open(path) as container:
         if not container.streams.video:
             raise MediaError("no video stream in file")
         vs = container.streams.video[0]
@@ -382,11 +381,7 @@ def decode_media(
 def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16_000) -> np.ndarray | None:
     """Mono float32 samples at ``sample_rate`` Hz, or None when the file has no audio
     stream. A stream that breaks part-way keeps what decoded."""
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.FFmpegError, OSError) as exc:
-        raise MediaError(f"not a media file: {exc}") from exc
-    with container:
+    with _open(path) as container:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]

@@ -33,19 +33,15 @@ def test_analyzer_contract(name, medias, tmp_path):
     for media in medias.values():
         an = cls()
         an.load("cpu", ModelStore(model_home=str(tmp_path), weights="auto"))
-        first = validate(
-            an.analyze(media, config),
-            analyzer=name,
-            output_schema=cls.output_schema,
-            video_id=media.video_id,
-            n_seconds=media.n_seconds,
-        )
-        second = validate(
-            an.analyze(media, config),
-            analyzer=name,
-            output_schema=cls.output_schema,
-            video_id=media.video_id,
-            n_seconds=media.n_seconds,
+        first, second = (
+            validate(
+                an.analyze(media, config),
+                analyzer=name,
+                output_schema=cls.output_schema,
+                video_id=media.video_id,
+                n_seconds=media.n_seconds,
+            )
+            for _ in range(2)
         )
         an.unload()
         assert first.num_rows == media.n_seconds
