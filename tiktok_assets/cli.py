@@ -116,7 +116,10 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     for r in rows:
         rows_n = r.get("rows", "")
         wt = r.get("wall_time_s", "")
-        print(f"{r['asset']:<30}{rows_n!s:>6}{wt!s:>9}  {r.get('weights_mode', '')}")
+        mode = {"none": "none (classical, no weights)"}.get(
+            r.get("weights_mode"), r.get("weights_mode", "")
+        )
+        print(f"{r['asset']:<30}{rows_n!s:>6}{wt!s:>9}  {mode}")
     parquet = store.path("parquet")
     report = store.path("reports", key, "index.html")
     print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {wall:.1f} s")
