@@ -62,14 +62,11 @@ def _plot(matrix: pa.Table, out: Path) -> list[str]:
         for ax, col in zip(axes, cols, strict=True):
             y = np.asarray(matrix.column(f"{analyzer}{SEP}{col}").to_pylist(), dtype=float)
             ax.step(seconds + 0.5, y, where="mid", color="#1f6feb")
-            ax.fill_between(
-                seconds + 0.5,
-                y,
-                np.nanmin(y) if np.isfinite(y).any() else 0,
-                step="mid",
-                alpha=0.15,
-                color="#1f6feb",
-            )
+            if np.isfinite(y).any():  # keep flat series flat: at least 10% of the level
+                lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
+                span = max(hi - lo, 0.1 * max(abs(lo), abs(hi)), 1e-6)
+                mid = (lo + hi) / 2
+                ax.set_ylim(mid - 0.6 * span, mid + 0.6 * span)
             ax.set_ylabel(col, rotation=0, ha="right", fontsize=8)
             for c in cuts:
                 ax.axvline(c, color="#d1242f", lw=0.8, ls="--")
