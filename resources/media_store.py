@@ -16,7 +16,7 @@ import numpy as np
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from analyzers.core.decode import build_media
+from analyzers.core.decode import MediaError, VideoInfo, build_media, probe
 from analyzers.core.media import Media
 
 AUDIO_RATE = 16_000
@@ -58,10 +58,27 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def max_duration_default() -> float:
+    return float(os.environ.get("TIKTOK_MAX_DURATION_S", "900"))
+
+
 class MediaStore(ConfigurableResource):
-    """Files under ``root`` (``$TIKTOK_DATA``, default ``./data``); see ARCHITECTURE.md."""
+    """Files under ``root`` (``$TIKTOK_DATA``, default ``./data``); see ARCHITECTURE.md.
+    ``max_duration_s``: longer videos are refused at admission (``TIKTOK_MAX_DURATION_S``,
+    default 900 s, five times the longest short-form video)."""
 
     root: str = Field(default_factory=data_root_default)
+    max_duration_s: float = Field(default_factory=max_duration_default)
+
+    def admit(self, path: str | os.PathLike[str]) -> VideoInfo:
+        """Probe ``path`` and apply the store's limits; MediaError says why it is refused."""
+        info = probe(path)
+        if info.duration_s > self.max_duration_s:
+            raise MediaError(
+                f"video is {info.duration_s:.0f} s long, over the {self.max_duration_s:.0f} s "
+                "limit (raise TIKTOK_MAX_DURATION_S to analyse it)"
+            )
+        return info
 
     def path(self, *parts: str) -> Path:
         return Path(self.root).joinpath(*parts)

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from analyzers.core.decode import MediaError, probe
+from analyzers.core.decode import MediaError
 from resources.media_store import MediaStore
 
 JOB = "analyze_video"
@@ -58,11 +58,11 @@ async def analyze(request: Request) -> JSONResponse:
     path = Path(str(body.get("video_path", ""))) if isinstance(body, dict) else Path()
     if not str(path) or not path.is_file():
         return JSONResponse({"error": f"video_path {str(path)!r} is not a readable file"}, 400)
+    store = _store()
     try:
-        probe(path)
+        store.admit(path)
     except MediaError as exc:
         return JSONResponse({"error": f"{path.name} cannot be analysed: {exc}"}, 422)
-    store = _store()
     key, new = store.stage(path)
     _instance().add_dynamic_partitions("videos", [key])
     try:

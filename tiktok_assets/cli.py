@@ -70,7 +70,7 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     _setup_env(data)
     from dagster import DagsterInstance, materialize
 
-    from analyzers.core.decode import MediaError, probe
+    from analyzers.core.decode import MediaError
     from resources.media_store import MediaStore
     from tiktok_assets.definitions import all_assets, build_resources
 
@@ -83,7 +83,7 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
         print(f"error: {src} is not a file", file=sys.stderr)
         return 2
     try:
-        info = probe(src)
+        info = store.admit(src)
     except MediaError as exc:
         print(f"error: {src.name} cannot be analysed: {exc}", file=sys.stderr)
         return 2

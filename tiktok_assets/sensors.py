@@ -14,7 +14,7 @@ from dagster import (
     sensor,
 )
 
-from analyzers.core.decode import MediaError, probe
+from analyzers.core.decode import MediaError
 from resources.media_store import MediaStore
 from tiktok_assets.jobs import analyze_video
 from tiktok_assets.partitions import videos
@@ -70,7 +70,7 @@ def upload_folder_sensor(
             continue
         handled += 1
         try:
-            probe(path)
+            media_store.admit(path)
             key, is_new = media_store.stage(path, move=True)
         except MediaError as exc:
             _quarantine(context, media_store, path, str(exc))

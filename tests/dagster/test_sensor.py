@@ -115,3 +115,15 @@ def test_a_file_vanishing_mid_tick_does_not_raise(env, small_clip, monkeypatch):
     monkeypatch.setattr(MediaStore, "stage", lambda self, p, move=False: vanish(p))
     runs, _, _ = tick(store, instance, cursor)
     assert runs == []
+
+
+def test_a_video_over_the_duration_limit_is_quarantined(tmp_path, small_clip):
+    store = MediaStore(root=str(tmp_path / "data"), max_duration_s=2)
+    store.ensure_layout()
+    shutil.copyfile(small_clip, store.path("uploads", "long.mp4"))
+    with DagsterInstance.ephemeral() as instance:
+        _, cursor, _ = tick(store, instance)
+        runs, _, _ = tick(store, instance, cursor)
+    assert runs == []
+    reason = store.path("quarantine", "long.mp4.reason.txt").read_text()
+    assert "6 s long, over the 2 s limit" in reason
