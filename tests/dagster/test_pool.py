@@ -89,7 +89,7 @@ def test_with_two_slots_the_same_runs_do_overlap(tmp_path, two_clips):
 def test_a_killed_run_gives_its_gpu_slot_back(tmp_path, two_clips):
     """SIGKILL a run while its stage holds the pool: the slot stays taken (Dagster cannot
     see the dead worker) until the reaper fails the run and frees it."""
-    from tiktok_assets.reaper import reap_dead_runs
+    from tiktok_assets.reaper import PID, reap_dead_runs
 
     home = tmp_path / "home"
     home.mkdir()
@@ -121,7 +121,8 @@ def test_a_killed_run_gives_its_gpu_slot_back(tmp_path, two_clips):
         while not storage.get_concurrency_run_ids() and time.time() < deadline:
             time.sleep(0.2)
         (run_id,) = storage.get_concurrency_run_ids()
-        time.sleep(1.0)  # inside the stage now
+        while PID not in instance.get_run_by_id(run_id).tags and time.time() < deadline:
+            time.sleep(0.2)  # the stage op tags its run as it starts
         assert reap_dead_runs(instance) == []  # alive: left alone
         proc.kill()
         proc.wait()
