@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,3 +75,28 @@ def ffmpeg(*args: str) -> None:
 
 def rgb_close(a: list[int] | np.ndarray, b: tuple[int, int, int], tol: int = 14) -> bool:
     return bool(np.all(np.abs(np.asarray(a, dtype=int) - np.asarray(b)) <= tol))
+
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+@pytest.fixture
+def pg_env():
+    """DAGSTER_PG_* for a fresh database on 127.0.0.1:5432, dropped afterwards; skips with
+    the reason when no server answers."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers on 127.0.0.1:5432 ({exc})")
+    admin.autocommit = True
+    name = f"tiktok_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    env = {"HOST": PG["host"], "PORT": str(PG["port"]), "USER": PG["user"], "PASSWORD": "trust"}
+    try:
+        yield {**{f"DAGSTER_PG_{k}": v for k, v in env.items()}, "DAGSTER_PG_DB": name}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()

@@ -64,7 +64,11 @@ async def analyze(request: Request) -> JSONResponse:
     except MediaError as exc:
         return JSONResponse({"error": f"{path.name} cannot be analysed: {exc}"}, 422)
     key, new = store.stage(path)
-    _instance().add_dynamic_partitions("videos", [key])
+    from tiktok_assets.pool_guard import ensure_pool
+
+    instance = _instance()
+    ensure_pool(instance)
+    instance.add_dynamic_partitions("videos", [key])
     try:
         run_id = _launch(key, path.name)
     except Exception as exc:  # webserver down, code location broken, ...

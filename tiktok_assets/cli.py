@@ -89,8 +89,9 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
         return 2
     key, _ = store.stage(src)
     instance = DagsterInstance.get()
-    from tiktok_assets.reaper import reap_dead_runs
+    from tiktok_assets.pool_guard import ensure_pool, reap_dead_runs
 
+    ensure_pool(instance)
     for run_id in reap_dead_runs(instance):
         print(f"freed the gpu pool slot of dead run {run_id}", file=sys.stderr)
     instance.add_dynamic_partitions("videos", [key])

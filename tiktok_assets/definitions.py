@@ -13,7 +13,7 @@ from resources.models import ModelStore
 from tiktok_assets.ingest import audio_track, segment_frames, video_file, video_metadata
 from tiktok_assets.intelligence import build_intelligence_assets
 from tiktok_assets.jobs import analyze_video
-from tiktok_assets.reaper import dead_run_reaper
+from tiktok_assets.pool_guard import gpu_pool_guard
 from tiktok_assets.sensors import upload_folder_sensor
 from tiktok_assets.stages import build_stage_assets
 
@@ -49,7 +49,7 @@ def build_definitions(data_root: str | None = None, weights: str | None = None) 
         # slot through a step process's start-up; runs of other videos still run in parallel.
         executor=in_process_executor,
         jobs=[analyze_video],
-        sensors=[upload_folder_sensor, dead_run_reaper],
+        sensors=[upload_folder_sensor, gpu_pool_guard],
         resources=build_resources(data_root, weights),
     )
 

@@ -37,9 +37,7 @@ from resources.models import ModelStore
 from tiktok_assets.ingest import media_dep_keys
 from tiktok_assets.measure import progress
 from tiktok_assets.partitions import videos
-from tiktok_assets.reaper import worker_tags
-
-POOL = "gpu"
+from tiktok_assets.pool_guard import POOL, worker_tags
 
 
 def file_overrides() -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ from dagster import DagsterInstance, materialize
 
 from resources.media_store import MediaStore
 from tiktok_assets.definitions import all_assets, build_resources
+from tiktok_assets.pool_guard import ensure_pool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,6 +23,7 @@ def run_video(clip: Path, instance: DagsterInstance, data: Path, **kw):
     store = MediaStore(root=str(data))
     store.ensure_layout()
     key, _ = store.stage(clip)
+    ensure_pool(instance)  # as the CLI, API and daemon do before a run
     instance.add_dynamic_partitions("videos", [key])
     result = materialize(
         all_assets(),

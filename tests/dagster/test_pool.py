@@ -1,5 +1,6 @@
 """Two runs started together never overlap inside the `gpu` pool: each is its own process
-on one SQLite instance, and a test-only analyzer records when it holds the stage."""
+on one instance (SQLite, and PostgreSQL as several machines would share), and a test-only
+analyzer records when it holds the stage."""
 
 import json
 import os
@@ -17,17 +18,29 @@ from analyzers.core.synth import Segment, make_clip
 from tests.conftest import REPO, SMALL
 
 
-def _run_pair(tmp: Path, clips: list[Path], pool_limit: int) -> list[dict]:
+def _run_pair(
+    tmp: Path,
+    clips: list[Path],
+    pool_limit: int,
+    instance_yaml: str = "dagster.yaml",
+    extra_env: dict[str, str] | None = None,
+) -> list[dict]:
     home = tmp / f"home{pool_limit}"
     home.mkdir()
-    config = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())
+    config = yaml.safe_load((REPO / "dagster_home" / instance_yaml).read_text())
     config["concurrency"]["pools"]["default_limit"] = pool_limit
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    with DagsterInstance.from_config(str(home)) as instance:  # create the SQLite schema once
-        instance.get_runs(limit=1)
+    env = {**os.environ, **(extra_env or {}), "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO)}
+    old = {k: os.environ.get(k) for k in extra_env or {}}
+    os.environ.update(extra_env or {})
+    try:
+        with DagsterInstance.from_config(str(home)) as instance:  # create the schema once
+            instance.get_runs(limit=1)
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     log = tmp / f"probe{pool_limit}.jsonl"
     go = tmp / f"go{pool_limit}"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO)}
     procs, ready = [], []
     for i, clip in enumerate(clips):
         flag = tmp / f"ready{pool_limit}-{i}"
@@ -79,6 +92,12 @@ def test_runs_started_together_take_turns_in_the_gpu_pool(tmp_path, two_clips):
     assert _overlap(records) <= 0, records  # one after the other
 
 
+@pytest.mark.postgres
+def test_runs_take_turns_on_postgres_storage(tmp_path, two_clips, pg_env):
+    records = _run_pair(tmp_path, two_clips, 1, "dagster.postgres.yaml", pg_env)
+    assert len(records) == 2 and _overlap(records) <= 0, records
+
+
 def test_with_two_slots_the_same_runs_do_overlap(tmp_path, two_clips):
     """The control: the probe does see overlap when the pool allows it, so the test above
     would catch a pool that does not hold."""
@@ -89,7 +108,7 @@ def test_with_two_slots_the_same_runs_do_overlap(tmp_path, two_clips):
 def test_a_killed_run_gives_its_gpu_slot_back(tmp_path, two_clips):
     """SIGKILL a run while its stage holds the pool: the slot stays taken (Dagster cannot
     see the dead worker) until the reaper fails the run and frees it."""
-    from tiktok_assets.reaper import PID, reap_dead_runs
+    from tiktok_assets.pool_guard import PID, reap_dead_runs
 
     home = tmp_path / "home"
     home.mkdir()
@@ -130,3 +149,66 @@ def test_a_killed_run_gives_its_gpu_slot_back(tmp_path, two_clips):
         assert reap_dead_runs(instance) == [run_id]
         assert storage.get_concurrency_info("gpu").active_slot_count == 0
         assert instance.get_run_by_id(run_id).status.value == "FAILURE"
+
+
+_ENSURE = """
+import sys, time
+from pathlib import Path
+from dagster import DagsterInstance
+from tiktok_assets.pool_guard import ensure_pool
+go = Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.005)
+with DagsterInstance.get() as instance:
+    ensure_pool(instance)
+"""
+
+
+def _race_ensure(tmp: Path, instance_yaml: str, extra_env: dict[str, str]) -> None:
+    home = tmp / "home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster_home" / instance_yaml, home / "dagster.yaml")
+    env = {**os.environ, **extra_env, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO)}
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from dagster import DagsterInstance as D; D.get().get_runs(limit=1)",
+        ],
+        env=env,
+        check=True,
+    )  # schema first
+    go = tmp / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _ENSURE, str(go)],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    time.sleep(4)  # all four are waiting on the barrier
+    go.write_text("go")
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(outs)
+    old = {k: os.environ.get(k) for k in extra_env}
+    os.environ.update(extra_env)
+    try:
+        with DagsterInstance.from_config(str(home)) as instance:
+            info = instance.event_log_storage.get_concurrency_info("gpu")
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    assert (info.limit, info.slot_count) == (1, 1)
+
+
+def test_racing_pool_setup_leaves_one_slot_sqlite(tmp_path):
+    _race_ensure(tmp_path, "dagster.yaml", {})
+
+
+@pytest.mark.postgres
+def test_racing_pool_setup_leaves_one_slot_postgres(tmp_path, pg_env):
+    _race_ensure(tmp_path, "dagster.postgres.yaml", pg_env)
