@@ -9,6 +9,7 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     AssetsDefinition,
+    DagsterInstance,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -41,9 +42,9 @@ def join_tables(tables: dict[str, pa.Table]) -> pa.Table:
     return pa.table(cols)
 
 
-def latest_metadata(context: AssetExecutionContext, asset: str, partition: str) -> dict[str, Any]:
-    """Metadata of the newest materialization of ``asset`` for ``partition``."""
-    result = context.instance.fetch_materializations(
+def latest_metadata(instance: DagsterInstance, asset: str, partition: str) -> dict[str, Any]:
+    """Metadata values of the newest materialization of ``asset`` for ``partition``."""
+    result = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1
     )
     if not result.records:
@@ -93,7 +94,7 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
         from tiktok_assets.report import write_report
 
         key = context.partition_key
-        runs = {n: latest_metadata(context, n, key) for n in names}
+        runs = {n: latest_metadata(context.instance, n, key) for n in names}
         with timed() as t:
             path = write_report(matrix, runs, media_store.path("reports", key), key)
         progress(context, f"video_report: {path}")

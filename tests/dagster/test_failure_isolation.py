@@ -4,11 +4,12 @@ finishes the rest, then fails naming it. Run config overrides an analyzer's Conf
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, AssetRecordsFilter
+from dagster import AssetKey
 
 from analyzers.core import FrameAnalyzer, register
 from analyzers.core.registry import unregister
 from tests.dagster.helpers import instance_at, run_video
+from tiktok_assets.intelligence import latest_metadata
 
 
 @pytest.fixture
@@ -48,15 +49,8 @@ def test_a_failing_analyzer_does_not_lose_its_stage_mates(broken_analyzer, small
             assert key in instance.get_materialized_partitions(AssetKey(name)), name
         assert key not in instance.get_materialized_partitions(AssetKey("broken_probe"))
         assert not (data / "parquet" / "broken_probe").exists()
-        meta = (
-            instance.fetch_materializations(
-                AssetRecordsFilter(asset_key=AssetKey("color_analysis"), asset_partitions=[key]),
-                limit=1,
-            )
-            .records[0]
-            .asset_materialization.metadata
-        )
-        assert meta["config"].value["k"] == 2
+        meta = latest_metadata(instance, "color_analysis", key)
+        assert meta["config"]["k"] == 2
     palettes = (
         pq.read_table(
             data / "parquet" / "color_analysis" / f"video_id={key}" / "part-0.parquet",

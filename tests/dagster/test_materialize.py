@@ -3,10 +3,10 @@
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, AssetRecordsFilter
 
 from analyzers.core import all_analyzers
 from tests.dagster.helpers import instance_at, run_video
+from tiktok_assets.intelligence import latest_metadata
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,7 @@ def test_run_succeeds_and_every_analyzer_has_one_row_per_second(run):
 def test_materialization_metadata(run):
     instance, key, _, _ = run
     for name in all_analyzers():
-        recs = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[key]), limit=1
-        ).records
-        meta = recs[0].asset_materialization.metadata
+        meta = latest_metadata(instance, name, key)
         for field in (
             "rows",
             "seconds",
@@ -47,16 +44,9 @@ def test_materialization_metadata(run):
             "schema",
         ):
             assert field in meta, (name, field)
-        assert meta["rows"].value == 6
-    frames = (
-        instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=AssetKey("segment_frames"), asset_partitions=[key]),
-            limit=1,
-        )
-        .records[0]
-        .asset_materialization.metadata
-    )
-    assert frames["decoded_frames"].value == 180 and frames["seconds"].value == 6
+        assert meta["rows"] == 6
+    frames = latest_metadata(instance, "segment_frames", key)
+    assert frames["decoded_frames"] == 180 and frames["seconds"] == 6
 
 
 def test_matrix_report_and_duckdb(run):
