@@ -58,17 +58,12 @@ async def analyze(request: Request) -> JSONResponse:
     path = Path(str(body.get("video_path", ""))) if isinstance(body, dict) else Path()
     if not str(path) or not path.is_file():
         return JSONResponse({"error": f"video_path {str(path)!r} is not a readable file"}, 400)
-    store = _store()
+    from tiktok_assets.videos import add_video
+
     try:
-        store.admit(path)
+        key, new, _, _ = add_video(_instance(), _store(), path)
     except MediaError as exc:
         return JSONResponse({"error": f"{path.name} cannot be analysed: {exc}"}, 422)
-    key, new = store.stage(path)
-    from tiktok_assets.pool_guard import ensure_pool
-
-    instance = _instance()
-    ensure_pool(instance)
-    instance.add_dynamic_partitions("videos", [key])
     try:
         run_id = _launch(key, path.name)
     except Exception as exc:  # webserver down, code location broken, ...
@@ -106,21 +101,20 @@ async def health(request: Request) -> JSONResponse:
 
 def video_status(key: str) -> dict[str, Any] | None:
     """Runs and materialized assets of one video, or None when it is unknown."""
-    from dagster import AssetKey, RunsFilter
+    from dagster import RunsFilter
 
-    from tiktok_assets.definitions import defs
+    from tiktok_assets.videos import asset_names, missing_assets
 
     instance = _instance()
     if key not in instance.get_dynamic_partitions("videos"):
         return None
-    assets = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
-    done = [a for a in assets if key in instance.get_materialized_partitions(AssetKey(a))]
+    missing = missing_assets(instance, [key])[key]
     runs = instance.get_runs(RunsFilter(tags={"dagster/partition": key}), limit=10)
     report = _store().path("reports", key, "index.html")
     return {
         "video_id": key,
-        "materialized": done,
-        "missing": [a for a in assets if a not in done],
+        "materialized": [a for a in asset_names() if a not in missing],
+        "missing": missing,
         "runs": [{"run_id": r.run_id, "status": r.status.value} for r in runs],
         "report": str(report) if report.exists() else None,
     }

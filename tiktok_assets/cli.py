@@ -73,6 +73,7 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     from analyzers.core.decode import MediaError
     from resources.media_store import MediaStore
     from tiktok_assets.definitions import all_assets, build_resources
+    from tiktok_assets.videos import add_video
 
     store = MediaStore(root=os.environ["TIKTOK_DATA"])
     store.ensure_layout()
@@ -82,19 +83,14 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     if not src.is_file():
         print(f"error: {src} is not a file", file=sys.stderr)
         return 2
+    instance = DagsterInstance.get()
     try:
-        info = store.admit(src)
+        key, _, info, reaped = add_video(instance, store, src)
     except MediaError as exc:
         print(f"error: {src.name} cannot be analysed: {exc}", file=sys.stderr)
         return 2
-    key, _ = store.stage(src)
-    instance = DagsterInstance.get()
-    from tiktok_assets.pool_guard import ensure_pool, reap_dead_runs
-
-    ensure_pool(instance)
-    for run_id in reap_dead_runs(instance):
+    for run_id in reaped:
         print(f"freed the gpu pool slot of dead run {run_id}", file=sys.stderr)
-    instance.add_dynamic_partitions("videos", [key])
     print(
         f"video {key}: {info.duration_s:.1f} s, {info.width}x{info.height}, "
         f"audio={'yes' if info.has_audio else 'no'} (Dagster home {os.environ['DAGSTER_HOME']})",
@@ -140,25 +136,19 @@ def status(data: str | None = None) -> int:
     _setup_env(data)
     from dagster import DagsterInstance
 
-    from tiktok_assets.definitions import defs
+    from tiktok_assets.videos import asset_names, missing_assets
 
     instance = DagsterInstance.get()
     keys = instance.get_dynamic_partitions("videos")
-    assets = sorted(
-        defs.resolve_asset_graph().get_all_asset_keys(), key=lambda k: k.to_user_string()
-    )
-    done = {a: instance.get_materialized_partitions(a) for a in assets}
     if not keys:
         print(
             "no videos yet: drop files into $TIKTOK_DATA/uploads or run `tiktok-analyzer analyze FILE`"
         )
         return 0
+    total = len(asset_names())
     print(f"{'video':<40} {'assets':>8}  missing")
-    for k in keys:
-        missing = [a.to_user_string() for a in assets if k not in done[a]]
-        print(
-            f"{k:<40} {len(assets) - len(missing):>3}/{len(assets):<4}  {', '.join(missing) or '-'}"
-        )
+    for k, missing in missing_assets(instance, keys).items():
+        print(f"{k:<40} {total - len(missing):>3}/{total:<4}  {', '.join(missing) or '-'}")
     return 0
 
 

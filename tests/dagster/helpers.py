@@ -7,7 +7,7 @@ from dagster import DagsterInstance, materialize
 
 from resources.media_store import MediaStore
 from tiktok_assets.definitions import all_assets, build_resources
-from tiktok_assets.pool_guard import ensure_pool
+from tiktok_assets.videos import add_video
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,9 +22,7 @@ def instance_at(home: Path) -> DagsterInstance:
 def run_video(clip: Path, instance: DagsterInstance, data: Path, **kw):
     store = MediaStore(root=str(data))
     store.ensure_layout()
-    key, _ = store.stage(clip)
-    ensure_pool(instance)  # as the CLI, API and daemon do before a run
-    instance.add_dynamic_partitions("videos", [key])
+    key = add_video(instance, store, clip).key  # as the CLI and API do
     result = materialize(
         all_assets(),
         instance=instance,

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,16 @@ from dagster import DagsterInstance
 
 from analyzers.core.synth import Segment, make_clip
 from tests.conftest import REPO, SMALL
+
+
+@contextmanager
+def _instance(home: Path, extra_env: dict[str, str]) -> Iterator[DagsterInstance]:
+    """The instance in ``home``, with ``extra_env`` (DAGSTER_PG_*) set while it is open."""
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in extra_env.items():
+            mp.setenv(k, v)
+        with DagsterInstance.from_config(str(home)) as instance:
+            yield instance
 
 
 def _run_pair(
@@ -31,14 +43,8 @@ def _run_pair(
     config["concurrency"]["pools"]["default_limit"] = pool_limit
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, **(extra_env or {}), "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO)}
-    old = {k: os.environ.get(k) for k in extra_env or {}}
-    os.environ.update(extra_env or {})
-    try:
-        with DagsterInstance.from_config(str(home)) as instance:  # create the schema once
-            instance.get_runs(limit=1)
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    with _instance(home, extra_env or {}) as instance:  # create the schema once
+        instance.get_runs(limit=1)
     log = tmp / f"probe{pool_limit}.jsonl"
     go = tmp / f"go{pool_limit}"
     procs, ready = [], []
@@ -194,14 +200,8 @@ def _race_ensure(tmp: Path, instance_yaml: str, extra_env: dict[str, str]) -> No
     go.write_text("go")
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(outs)
-    old = {k: os.environ.get(k) for k in extra_env}
-    os.environ.update(extra_env)
-    try:
-        with DagsterInstance.from_config(str(home)) as instance:
-            info = instance.event_log_storage.get_concurrency_info("gpu")
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    with _instance(home, extra_env) as instance:
+        info = instance.event_log_storage.get_concurrency_info("gpu")
     assert (info.limit, info.slot_count) == (1, 1)
 
 
