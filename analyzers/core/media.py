@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,10 @@ class Media:
     ``frames``: sampled frames at working resolution. ``lowres``: every decoded frame at a
     small size, for analyzers that need full temporal resolution (cuts). ``audio``: mono
     float32 at ``sample_rate`` Hz, exactly ``n_seconds * sample_rate`` samples long (zero
-    padded), empty of sound when ``has_audio`` is false.
+    padded), empty of sound when ``has_audio`` is false. ``bit_rate``: the container's bit
+    rate in bits per second (0 when unknown). ``cache``: signals derived from this media
+    (content scores, global motion ...) shared by the analyzers that read them, see
+    ``derived``.
     """
 
     video_id: str
@@ -60,6 +66,15 @@ class Media:
     audio: np.ndarray
     sample_rate: int
     has_audio: bool
+    bit_rate: int = 0
+    cache: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def derived(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()`` once per media and ``key``: signals several analyzers read (cut
+        scores, camera motion) are computed by the first that asks."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
 
     def audio_second(self, second: int) -> np.ndarray:
         """The audio samples of ``[second, second + 1)``."""

@@ -15,12 +15,16 @@ import numpy as np
 @dataclass(frozen=True)
 class Segment:
     """One shot: a lavfi ``source`` without size/rate/duration (``color=c=red``,
-    ``testsrc2``, ``mandelbrot``), ``seconds`` long, with optional extra ``vf`` filters
-    (times inside ``vf`` are relative to the segment start)."""
+    ``testsrc2``, ``mandelbrot``) or ``image=PATH`` (a still picture, kept at its own size
+    so ``vf`` can crop or zoom it to the clip's size), ``seconds`` long, with optional extra ``vf`` filters
+    (times inside ``vf`` are relative to the segment start). ``dissolve``: seconds over
+    which this shot cross-dissolves in from the previous one (the two overlap, so the clip
+    gets that much shorter; 0 is a hard cut)."""
 
     source: str
     seconds: float
     vf: str | None = None
+    dissolve: float = 0.0
 
 
 def ffmpeg_bin() -> str:
@@ -69,13 +73,23 @@ def make_clip(
     cmd = [ffmpeg_bin(), "-v", "error", "-y"]
     chains = []
     for i, seg in enumerate(segments):
-        sep = ":" if "=" in seg.source else "="
-        src = f"{seg.source}{sep}s={w}x{h}:r={fps}"
-        cmd += ["-f", "lavfi", "-t", f"{seg.seconds}", "-i", src]
         vf = f",{seg.vf}" if seg.vf else ""
-        chains.append(f"[{i}:v]format=yuv420p,setsar=1{vf}[v{i}]")
-    joined = "".join(f"[v{i}]" for i in range(len(segments)))
-    graph = ";".join(chains) + f";{joined}concat=n={len(segments)}:v=1:a=0[v]"
+        if seg.source.startswith("image="):
+            cmd += ["-loop", "1", "-framerate", str(fps), "-t", f"{seg.seconds}"]
+            cmd += ["-i", seg.source.removeprefix("image=")]
+            vf += f",scale={w}:{h}"  # a no-op when vf already made it the clip's size
+        else:
+            sep = ":" if "=" in seg.source else "="
+            cmd += [
+                "-f",
+                "lavfi",
+                "-t",
+                f"{seg.seconds}",
+                "-i",
+                f"{seg.source}{sep}s={w}x{h}:r={fps}",
+            ]
+        chains.append(f"[{i}:v]format=yuv420p,setsar=1,settb=AVTB{vf}[v{i}]")
+    graph = ";".join(chains) + ";" + _join(segments)
     maps = ["-map", "[v]"]
     n_in = len(segments)
     if audio is not None:
@@ -84,7 +98,7 @@ def make_clip(
     elif audio_lavfi is not None:
         cmd += ["-f", "lavfi", "-i", audio_lavfi]
         maps += ["-map", f"{n_in}:a", "-c:a", "aac", "-b:a", "128k"]
-    total = sum(s.seconds for s in segments)
+    total = sum(s.seconds for s in segments) - sum(s.dissolve for s in segments[1:])
     cmd += ["-filter_complex", graph, *maps, "-t", f"{total}", "-c:v", "libx264"]
     cmd += ["-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p", "-r", str(fps)]
     cmd += ["-movflags", "+faststart", str(out)]
@@ -92,14 +106,58 @@ def make_clip(
     return out
 
 
+def texture_image(path: str | Path, size: tuple[int, int], seed: int = 0) -> Path:
+    """A still picture full of detail at every scale and in every direction (smoothed
+    random noise at four scales plus colour), ``size`` = width x height: what a camera sees
+    so that its motion can be measured, unlike the stripes of lavfi's test patterns."""
+    import cv2
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.float32)
+    for cell, weight in ((4, 0.2), (12, 0.3), (40, 0.3), (120, 0.2)):
+        # +1 cell so that the pattern's period is not a whole number of pixels (no false
+        # alignment with an encoder's 8 px blocks)
+        small = rng.random((h // cell + 1, w // cell + 1, 3)).astype(np.float32)
+        img += weight * cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    img = np.clip((img - img.min()) / (np.ptp(img) + 1e-6) * 255, 0, 255).astype(np.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), img)
+    return path
+
+
+def _join(segments: Sequence[Segment]) -> str:
+    """Filter graph tail joining ``[v0]..[vN]`` into ``[v]``: concat for hard cuts, xfade
+    for dissolves."""
+    parts, cur, length = [], "[v0]", segments[0].seconds
+    for i, seg in enumerate(segments[1:], start=1):
+        out = "[v]" if i == len(segments) - 1 else f"[j{i}]"
+        if seg.dissolve > 0:
+            off = length - seg.dissolve
+            parts.append(
+                f"{cur}[v{i}]xfade=transition=fade:duration={seg.dissolve}:offset={off}{out}"
+            )
+            length += seg.seconds - seg.dissolve
+        else:
+            parts.append(f"{cur}[v{i}]concat=n=2:v=1:a=0{out}")
+            length += seg.seconds
+        cur = out
+    if len(segments) == 1:
+        return "[v0]null[v]"
+    return ";".join(parts)
+
+
 def demo_clip(out: str | Path, *, size: tuple[int, int] = (1080, 1920)) -> Path:
     """The 10 s sample of ``make demo``: four shots (cuts at 3, 5 and 7 s; the last fades
-    out), a 120 BPM click track with a 220 Hz tone."""
+    out), a 120 BPM click track with a 220 Hz tone, and a spoken line from 1 s."""
     out = Path(out)
     wav = out.with_suffix(".wav")
     sr = 44_100
     t = np.arange(10 * sr) / sr
-    y = click_track(120, 10, sr) + 0.15 * np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    y = 0.5 * click_track(120, 10, sr) + 0.08 * np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    line, _ = espeak("This is the best kitchen hack you will see today.", 150, sr=sr)
+    y[sr : sr + len(line)] += 0.9 * line[: len(y) - sr]
     write_wav(wav, y, sr)
     segments = [
         Segment("testsrc2", 3.0),
@@ -111,3 +169,110 @@ def demo_clip(out: str | Path, *, size: tuple[int, int] = (1080, 1920)) -> Path:
         return make_clip(out, segments, size=size, audio=wav)
     finally:
         wav.unlink(missing_ok=True)
+
+
+def espeak(
+    text: str, rate_wpm: int = 150, voice: str = "en-us", sr: int = 16_000
+) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
+    """``text`` spoken by espeak-ng at ``rate_wpm`` words per minute: float32 mono at ``sr``
+    Hz with leading/trailing silence trimmed, and each word's (word, start, end) in seconds
+    from espeak-ng's own word events (start: where its sound begins; end: where the next
+    word's begins, or the end of the sound), so the truth is the synthesizer's, not a guess.
+    Uses libespeak-ng through ctypes (the espeak-ng package installs it)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError as exc:
+        raise RuntimeError(
+            "espeak-ng is not installed: run scripts/install_system_deps.sh"
+        ) from exc
+
+    class Event(ctypes.Structure):
+        _fields_ = [
+            ("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+            ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+            ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8),
+        ]  # fmt: skip
+
+    callback_t = ctypes.CFUNCTYPE(
+        ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(Event)
+    )
+    chunks: list[np.ndarray] = []
+    marks: list[tuple[int, int, int]] = []  # (text position, length, sample)
+
+    def on_audio(wav, n, events):  # type: ignore[no-untyped-def]
+        if n > 0:
+            chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        i = 0
+        while events[i].type != 0:  # espeakEVENT_LIST_TERMINATED
+            if events[i].type == 1:  # espeakEVENT_WORD
+                marks.append((events[i].text_position, events[i].length, events[i].sample))
+            i += 1
+        return 0
+
+    native = lib.espeak_Initialize(2, 0, None, 0)  # AUDIO_OUTPUT_SYNCHRONOUS
+    cb = callback_t(on_audio)
+    lib.espeak_SetSynthCallback(cb)
+    lib.espeak_SetVoiceByName(voice.encode())
+    lib.espeak_SetParameter(1, int(rate_wpm), 0)  # espeakRATE, absolute
+    data = text.encode()
+    lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 0, None, None)  # POS_CHARACTER, espeakCHARS_AUTO
+    lib.espeak_Synchronize()
+    y = (np.concatenate(chunks).astype(np.float32) / 32768.0) if chunks else np.zeros(0, np.float32)
+    loud = np.flatnonzero(np.abs(y) > 0.01)
+    first, last = (int(loud[0]), int(loud[-1]) + 1) if len(loud) else (0, 0)
+    starts = [max(first, m[2]) for m in marks]
+    words = []
+    for k, (pos, length, _) in enumerate(marks):
+        word = data[pos - 1 : pos - 1 + length].decode(errors="ignore")
+        end = starts[k + 1] if k + 1 < len(marks) else last
+        words.append((word, (starts[k] - first) / native, (end - first) / native))
+    y = y[first:last]
+    if native != sr and len(y):
+        from scipy.signal import resample_poly
+
+        g = np.gcd(native, sr)
+        y = resample_poly(y, sr // g, native // g).astype(np.float32)
+    return y, words
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Generated speech with its truth: ``audio`` float32 at ``sr`` Hz; ``words`` as
+    (word, start, end) seconds; ``spans`` the (start, end) of each sentence."""
+
+    audio: np.ndarray
+    sr: int
+    words: list[tuple[str, float, float]]
+    spans: list[tuple[float, float]]
+
+
+def speech_track(
+    sentences: Sequence[str],
+    *,
+    lead: float = 0.5,
+    gap: float = 1.5,
+    seconds: float | None = None,
+    rate_wpm: int = 150,
+    sr: int = 16_000,
+) -> Speech:
+    """``sentences`` spoken one after another (``lead`` s of silence first, ``gap`` s
+    between them), padded with silence to ``seconds``. Word times come from speaking each
+    growing prefix of a sentence: the end of word k is where the prefix of k words ends."""
+    parts, words, spans, t = [np.zeros(int(lead * sr), np.float32)], [], [], lead
+    for i, sentence in enumerate(sentences):
+        y, said = espeak(sentence, rate_wpm, sr=sr)
+        words += [(w, t + a, t + b) for w, a, b in said]
+        spans.append((t, t + len(y) / sr))
+        parts.append(y)
+        t += len(y) / sr
+        if i < len(sentences) - 1:
+            parts.append(np.zeros(int(gap * sr), np.float32))
+            t += int(gap * sr) / sr
+    audio = np.concatenate(parts)
+    if seconds is not None:
+        audio = np.pad(audio, (0, max(0, int(seconds * sr) - len(audio))))[: int(seconds * sr)]
+    return Speech(audio.astype(np.float32), sr, words, spans)

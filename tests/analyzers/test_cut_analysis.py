@@ -9,7 +9,7 @@ import pytest
 from analyzers.core import validate
 from analyzers.core.synth import Segment, make_clip
 from analyzers.visual.cut_analysis import CutAnalysis, CutConfig, detect_cuts
-from tests.conftest import SMALL
+from tests.conftest import SMALL, analyze_rows
 
 FPS = 30
 # shots: moving test pattern | mandelbrot | bars that fade to black | fade in from black
@@ -64,3 +64,32 @@ def test_a_single_flash_frame_is_not_a_cut():
     frames[30:] = np.roll(frames[30:], 8, axis=2)  # a real change stays a cut
     frames[30:, :, :, 2] = 180
     assert detect_cuts(frames, FPS, CutConfig()) == [30]
+
+
+def test_transitions_are_reported_apart_from_cuts(media_dir: Path, decode, texture):
+    """Fade out 4.7-5.5 s, fade in 5.5-6.3 s (black meets black: no cut), a 1 s dissolve
+    10-11 s, a hard cut at 12 s between two panning shots of detailed pictures (each
+    frame differs a lot from the last, so the content ratio alone would not fire)."""
+    w, h = SMALL
+    segments = [
+        Segment("testsrc2", 2.0),
+        Segment("mandelbrot", 1.5),
+        Segment("smptebars", 2.0, vf="fade=t=out:st=1.2:d=0.8"),
+        Segment("testsrc", 2.0, vf="fade=t=in:st=0:d=0.8"),
+        Segment("rgbtestsrc", 2.0),
+        Segment("color=c=red", 1.5),
+        Segment("testsrc2", 2.0, dissolve=1.0),
+        Segment(texture(21), 2.0, vf=f"crop={w}:{h}:x='t*100':y={h}"),
+        Segment(texture(22), 2.0, vf=f"crop={w}:{h}:x={w}:y='{2 * h}-t*100'"),
+    ]
+    media = decode(make_clip(media_dir / "transitions.mp4", segments, size=SMALL, fps=FPS))
+    rows = analyze_rows(CutAnalysis, media)
+    cuts = [t for r in rows for t in r["cut_at"]]
+    assert cuts == pytest.approx([2.0, 3.5, 7.5, 9.5, 12.0, 14.0], abs=1 / FPS + 1e-6)
+    found = [(t["kind"], t["start"], t["end"]) for r in rows for t in r["transitions"]]
+    want = [("fade_out", 4.7, 5.5), ("fade_in", 5.5, 6.3), ("dissolve", 10.0, 11.0)]
+    assert [k for k, _, _ in found] == [k for k, _, _ in want], found
+    for (_, s0, e0), (_, s1, e1) in zip(found, want, strict=True):
+        # a fade's black end is where luma drops under black_luma, a few frames early
+        assert abs(s0 - s1) <= 3 / FPS + 1e-6 and abs(e0 - e1) <= 4 / FPS + 1e-6, found
+    assert [r["second"] for r in rows if r["in_transition"]] == [4, 5, 6, 10]

@@ -1,0 +1,160 @@
+"""Frame-level signals several analyzers read, computed once per Media (``Media.derived``).
+
+All work on the full-rate low-resolution stream (``media.lowres``: every decoded frame,
+long side 160 px), so their cost is a small fraction of decoding:
+
+- ``content_scores``: PySceneDetect's content value between consecutive frames (0-255),
+  hue weighted by saturation x value so near-black and grey pixels, whose hue is noise,
+  do not count;
+- ``frame_stats``: mean luma (0-255), mean saturation (0-255), Laplacian sharpness;
+- ``global_motion``: the camera's motion between consecutive frames, a similarity
+  transform fitted with RANSAC to tracked corners, so things moving inside a still
+  frame are outliers, not motion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from analyzers.core.media import Media
+
+
+def content_scores_of(frames: np.ndarray) -> np.ndarray:
+    """Score of each frame against the previous one (score[0] = 0). ``frames``: N x H x W
+    x 3 uint8 RGB; scores in 0-255 content-value units."""
+    n = len(frames)
+    scores = np.zeros(n, dtype=np.float32)
+    if n < 2:
+        return scores
+    prev = None
+    for i in range(n):
+        hsv = cv2.cvtColor(np.asarray(frames[i]), cv2.COLOR_RGB2HSV).astype(np.float32)
+        if prev is not None:
+            dh = np.abs(hsv[..., 0] - prev[..., 0])
+            dh = np.minimum(dh, 180 - dh) * (255 / 90)  # circular hue, scaled to 0-255
+            w = np.minimum(hsv[..., 1] * hsv[..., 2], prev[..., 1] * prev[..., 2]) / 255**2
+            ds = np.abs(hsv[..., 1] - prev[..., 1]) * np.minimum(hsv[..., 2], prev[..., 2]) / 255
+            dv = np.abs(hsv[..., 2] - prev[..., 2])
+            scores[i] = (float((dh * w).mean()) + float(ds.mean()) + float(dv.mean())) / 3
+        prev = hsv
+    return scores
+
+
+def content_scores(media: Media) -> np.ndarray:
+    """``content_scores_of`` the low-resolution stream, cached on ``media``."""
+    return media.derived(
+        "content_scores", lambda: content_scores_of(np.asarray(media.lowres.frames))
+    )
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    """Per low-resolution frame: ``luma`` mean Y (0-255), ``saturation`` mean HSV S
+    (0-255), ``sharpness`` variance of the Laplacian of Y (grey levels squared)."""
+
+    luma: np.ndarray
+    saturation: np.ndarray
+    sharpness: np.ndarray
+
+
+def frame_stats_of(frames: np.ndarray) -> FrameStats:
+    n = len(frames)
+    luma = np.zeros(n, np.float32)
+    sat = np.zeros(n, np.float32)
+    sharp = np.zeros(n, np.float32)
+    for i in range(n):
+        rgb = np.asarray(frames[i])
+        y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        luma[i] = float(y.mean())
+        sat[i] = float(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1].mean())
+        sharp[i] = float(cv2.Laplacian(y, cv2.CV_32F).var())
+    return FrameStats(luma, sat, sharp)
+
+
+def frame_stats(media: Media) -> FrameStats:
+    """``frame_stats_of`` the low-resolution stream, cached on ``media``."""
+    return media.derived("frame_stats", lambda: frame_stats_of(np.asarray(media.lowres.frames)))
+
+
+@dataclass(frozen=True)
+class GlobalMotion:
+    """Camera motion from frame i-1 to frame i (index 0 is zero), per frame.
+
+    ``dx``, ``dy``: translation of the picture's centre as a fraction of the frame width /
+    height (positive: content moves right / down); ``zoom``: log scale change (positive:
+    content grows, zooming in); ``inliers``: share of tracked corners that agree with the
+    fitted motion; ``tracked``: how many corners were tracked (0: no texture, no estimate).
+    """
+
+    dx: np.ndarray
+    dy: np.ndarray
+    zoom: np.ndarray
+    inliers: np.ndarray
+    tracked: np.ndarray
+
+
+_LK = {
+    "winSize": (11, 11),
+    "maxLevel": 2,
+    "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01),
+}
+
+
+def global_motion_of(frames: np.ndarray, max_corners: int = 80) -> GlobalMotion:
+    """Fit a similarity transform (translation, scale, rotation) between consecutive frames
+    to Lucas-Kanade tracked Shi-Tomasi corners with RANSAC (0.5 px threshold)."""
+    n = len(frames)
+    out = {k: np.zeros(n, np.float32) for k in ("dx", "dy", "zoom", "inliers", "tracked")}
+    if n < 2:
+        return GlobalMotion(**out)
+    h, w = frames.shape[1:3]
+    centre = np.array([w / 2, h / 2, 1.0])
+    prev = cv2.cvtColor(np.asarray(frames[0]), cv2.COLOR_RGB2GRAY)
+    for i in range(1, n):
+        cur = cv2.cvtColor(np.asarray(frames[i]), cv2.COLOR_RGB2GRAY)
+        p0 = cv2.goodFeaturesToTrack(prev, max_corners, 0.01, 4, blockSize=5)
+        if p0 is not None and len(p0) >= 6:
+            p1, ok, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, **_LK)
+            ok = ok.reshape(-1).astype(bool)
+            if ok.sum() >= 6:
+                m, inl = cv2.estimateAffinePartial2D(
+                    p0[ok], p1[ok], method=cv2.RANSAC, ransacReprojThreshold=0.5
+                )
+                if m is not None:
+                    moved = m @ centre
+                    out["dx"][i] = (moved[0] - centre[0]) / w
+                    out["dy"][i] = (moved[1] - centre[1]) / h
+                    out["zoom"][i] = np.log(max(1e-6, float(np.hypot(m[0, 0], m[1, 0]))))
+                    out["inliers"][i] = float(inl.mean())
+                    out["tracked"][i] = float(ok.sum())
+        prev = cur
+    return GlobalMotion(**out)
+
+
+def global_motion(media: Media) -> GlobalMotion:
+    """``global_motion_of`` the low-resolution stream, cached on ``media``."""
+    return media.derived("global_motion", lambda: global_motion_of(np.asarray(media.lowres.frames)))
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index, inclusive, of each run of True in a boolean series."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def per_second(
+    values: np.ndarray, seconds: np.ndarray, n_seconds: int, how: str = "mean"
+) -> np.ndarray:
+    """Reduce a per-frame series to one value per second (NaN where a second has no frame).
+    ``how``: mean, max, min, sum or std."""
+    out = np.full(n_seconds, np.nan, dtype=np.float64)
+    fn = {"mean": np.mean, "max": np.max, "min": np.min, "sum": np.sum, "std": np.std}[how]
+    for s in range(n_seconds):
+        sel = values[seconds == s]
+        if len(sel):
+            out[s] = float(fn(sel))
+    return out

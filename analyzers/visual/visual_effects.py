@@ -1,0 +1,275 @@
+"""Editing effects per second, found with classical vision on the full-rate low-res stream.
+
+Kinds (each with an ``intensity`` 0-1 and its ``start``/``end`` in seconds):
+
+- ``fade_in`` / ``fade_out``: the fades ``cut_analysis`` finds (intensity: luma span/255);
+- ``flash``: mean luma jumps at least ``flash_luma`` above the surrounding frames for at
+  most ``flash_frames`` frames (intensity: jump/255);
+- ``freeze``: the picture stops dead (content score under ``freeze_score``) for at least
+  ``freeze_min_s`` inside a shot that was moving just before (intensity: share of a second
+  frozen, capped at 1);
+- ``blur``: sharpness (variance of the Laplacian) under ``blur_ratio`` of the shot's
+  median for at least ``blur_min_s`` (intensity: 1 - ratio);
+- ``zoom_ramp``: a punch-in/out, a zoom faster than ``zoom_ramp_rate`` log-scale per second
+  (intensity: rate / 2, capped);
+- ``speed_ramp``: inside one shot, the camera's speed (pan + zoom, ``signals.global_motion``)
+  changes by at least ``speed_ratio`` between neighbouring half seconds, both above
+  ``speed_floor``; the strongest change per shot is reported (intensity: 1 - 1/ratio);
+- ``color_filter``: a textured picture drained of colour (mean saturation under
+  ``grey_saturation``) or cast in one hue (mean Lab chroma over ``tint_chroma``), i.e.
+  monochrome or tinted filters (intensity: how far from natural).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import pyarrow as pa
+
+from analyzers.core import BaseConfig, FrameAnalyzer, Media, register
+from analyzers.core.signals import frame_stats, global_motion, runs
+from analyzers.visual.cut_analysis import structure
+
+KINDS = (
+    "fade_in",
+    "fade_out",
+    "flash",
+    "zoom_ramp",
+    "blur",
+    "speed_ramp",
+    "freeze",
+    "color_filter",
+)
+
+
+@dataclass(frozen=True)
+class EffectsConfig(BaseConfig):
+    """Thresholds: luma in grey levels (0-255), durations in seconds, rates in log scale
+    per second, saturation/chroma in 0-255 / Lab units."""
+
+    flash_luma: float = 50.0
+    flash_frames: int = 3
+    freeze_score: float = 0.05
+    freeze_min_s: float = 0.5
+    freeze_motion_before: float = 0.5
+    blur_ratio: float = 0.35
+    blur_min_s: float = 0.3
+    zoom_ramp_rate: float = 0.5
+    speed_ratio: float = 2.5
+    speed_floor: float = 0.02
+    grey_saturation: float = 10.0
+    tint_chroma: float = 20.0
+    min_texture: float = 20.0
+
+
+def _shots(n: int, cuts: list[int]) -> list[tuple[int, int]]:
+    """(first, end-exclusive) frame index of each shot."""
+    return list(zip([0, *cuts], [*cuts, n], strict=True))
+
+
+@register
+class VisualEffects(FrameAnalyzer):
+    """Editing effects per second: ``effects`` overlapping the second, each {kind,
+    intensity 0-1, start, end (seconds)}; ``kinds`` the distinct kinds; ``n_effects``."""
+
+    name = "visual_effects"
+    version = "1"
+    stage = "stage2_medium"
+    Config = EffectsConfig
+    output_schema = pa.schema(
+        [
+            (
+                "effects",
+                pa.list_(
+                    pa.struct(
+                        [
+                            ("kind", pa.string()),
+                            ("intensity", pa.float32()),
+                            ("start", pa.float64()),
+                            ("end", pa.float64()),
+                        ]
+                    )
+                ),
+            ),
+            ("kinds", pa.list_(pa.string())),
+            ("n_effects", pa.int32()),
+        ]
+    )
+
+    def analyze(self, media: Media, config: EffectsConfig) -> pa.Table:  # type: ignore[override]
+        found = self.detect(media, config)
+        rows = []
+        for s in media.seconds():
+            here = [e for e in found if e["start"] < s + 1 and e["end"] > s]
+            rows.append(
+                {
+                    "second": s,
+                    "effects": here,
+                    "kinds": sorted({e["kind"] for e in here}),
+                    "n_effects": len(here),
+                }
+            )
+        return self.table(media, rows)
+
+    def detect(self, media: Media, config: EffectsConfig) -> list[dict[str, Any]]:
+        """Every effect in the video, in start order."""
+        stream = media.lowres
+        n = len(stream)
+        if n < 2:
+            return []
+        fps = stream.fps
+        pts = np.asarray(stream.pts, np.float64)
+        dt = 1.0 / fps
+        st = structure(media)
+        stats = frame_stats(media)
+        gm = global_motion(media)
+        out: list[dict[str, Any]] = []
+
+        def add(kind: str, a: int, b: int, intensity: float) -> None:
+            start, end = float(pts[a]), float(pts[b]) + dt
+            out.append(
+                {
+                    "kind": kind,
+                    "intensity": float(np.clip(intensity, 0, 1)),
+                    "start": start,
+                    "end": end,
+                }
+            )
+
+        for t in st.transitions:
+            if t.kind in ("fade_in", "fade_out"):
+                span = abs(float(stats.luma[t.last]) - float(stats.luma[t.first]))
+                add(t.kind, t.first, t.last, span / 255)
+
+        # flash: a short luma spike over the surrounding frames
+        half = max(2, round(0.25 * fps))
+        luma = stats.luma
+        for a, b in runs(self._spikes(luma, half, config)):
+            if b - a + 1 <= config.flash_frames:
+                base = float(
+                    np.median(np.r_[luma[max(0, a - half) : a], luma[b + 1 : b + 1 + half]])
+                )
+                add("flash", a, b, (float(luma[a : b + 1].max()) - base) / 255)
+
+        shots = _shots(n, st.cuts)
+        scores = st.scores
+        # camera speed, frame sizes (or log scale) per second; fades are no measure of it
+        speed = (np.hypot(gm.dx, gm.dy) + np.abs(gm.zoom)) * fps
+        sharp = stats.sharpness.astype(np.float64).copy()
+        for t in st.transitions:
+            speed[t.first : t.last + 1] = np.nan
+            sharp[t.first : t.last + 1] = np.nan
+        for a, b in shots:
+            if b - a < 3:
+                continue
+            for i, j in self._freeze(add, scores, a, b, fps, config):
+                speed[i : j + 1] = np.nan  # a freeze is its own effect, not a change of pace
+            self._blur(add, sharp, a, b, fps, config)
+            self._speed_ramp(add, speed, a, b, fps, config)
+        zoom_rate = np.convolve(gm.zoom * fps, np.ones(5) / 5, mode="same")
+        fast = np.abs(zoom_rate) >= config.zoom_ramp_rate
+        fast[st.cuts] = False
+        for a, b in runs(fast):
+            if b - a + 1 >= max(3, round(0.2 * fps)):
+                add("zoom_ramp", a, b, float(np.abs(zoom_rate[a : b + 1]).mean()) / 2)
+
+        self._color_filter(add, media, config)
+        return sorted(out, key=lambda e: (e["start"], e["kind"]))
+
+    @staticmethod
+    def _spikes(luma: np.ndarray, half: int, config: EffectsConfig) -> np.ndarray:
+        n = len(luma)
+        spike = np.zeros(n, bool)
+        for i in range(n):
+            around = np.r_[luma[max(0, i - half) : max(0, i - 1)], luma[i + 2 : i + 1 + half]]
+            if len(around) and luma[i] - float(np.median(around)) >= config.flash_luma:
+                spike[i] = True
+        return spike
+
+    @staticmethod
+    def _freeze(add, scores, a, b, fps, config: EffectsConfig) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+        spans = []
+        still = scores[a:b] < config.freeze_score
+        still[0] = False
+        lead = max(2, round(0.5 * fps))
+        for r0, r1 in runs(still):
+            i, j = a + r0, a + r1
+            before = scores[max(a + 1, i - lead) : i]
+            if (
+                (j - i + 1) / fps >= config.freeze_min_s
+                and len(before)
+                and before.mean() >= config.freeze_motion_before
+            ):
+                add("freeze", i, j, (j - i + 1) / fps)
+                spans.append((i, j))
+        return spans
+
+    @staticmethod
+    def _blur(add, sharpness, a, b, fps, config: EffectsConfig) -> None:  # type: ignore[no-untyped-def]
+        if np.isnan(sharpness[a:b]).all():
+            return
+        ref = float(np.nanmedian(sharpness[a:b]))
+        top = float(np.nanpercentile(sharpness[a:b], 90))
+        ref = max(
+            ref, 0.5 * top
+        )  # a shot blurred for most of its length keeps its sharp part as reference
+        if ref <= 1.0:
+            return
+        soft = sharpness[a:b] < config.blur_ratio * ref
+        for r0, r1 in runs(soft):
+            if (r1 - r0 + 1) / fps >= config.blur_min_s:
+                ratio = float(sharpness[a + r0 : a + r1 + 1].mean()) / ref
+                add("blur", a + r0, a + r1, 1 - ratio)
+
+    @staticmethod
+    def _speed_ramp(add, speed, a, b, fps, config: EffectsConfig) -> None:  # type: ignore[no-untyped-def]
+        """The strongest change of camera speed between neighbouring half seconds."""
+        w = max(3, round(0.5 * fps))
+        best, at = 0.0, -1
+        for i in range(a + 1 + w, b - w + 1):
+            before, after = speed[i - w : i], speed[i : i + w]
+            if np.isnan(before).any() or np.isnan(after).any():
+                continue
+            lo, hi = sorted((float(before.mean()), float(after.mean())))
+            if lo >= config.speed_floor and hi / lo > best:
+                best, at = hi / lo, i
+        if best >= config.speed_ratio:
+            add("speed_ramp", at - 1, at, 1 - 1 / best)
+
+    @staticmethod
+    def _color_filter(add, media: Media, config: EffectsConfig) -> None:  # type: ignore[no-untyped-def]
+        stream = media.lowres
+        flagged: dict[int, float] = {}
+        for s in media.seconds():
+            idx = stream.sample(s, 2)
+            if len(idx) == 0:
+                continue
+            sats, chroma, texture = [], [], []
+            for i in idx:
+                rgb = np.asarray(stream.frames[i])
+                lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+                sats.append(float(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1].mean()))
+                chroma.append(float(np.hypot(lab[..., 1].mean() - 128, lab[..., 2].mean() - 128)))
+                texture.append(float(lab[..., 0].std()))
+            if np.mean(texture) < config.min_texture:
+                continue  # a flat colour card is content, not a filter
+            sat, chr_ = float(np.mean(sats)), float(np.mean(chroma))
+            if sat < config.grey_saturation:
+                flagged[s] = 1 - sat / config.grey_saturation
+            elif chr_ > config.tint_chroma:
+                flagged[s] = min(1.0, chr_ / 60)
+        secs = np.zeros(media.n_seconds, bool)
+        secs[list(flagged)] = True
+        for a, b in runs(secs):  # whole seconds, merged
+            first = stream.indices_in(a)
+            last = stream.indices_in(b)
+            if len(first) and len(last):
+                add(
+                    "color_filter",
+                    int(first[0]),
+                    int(last[-1]),
+                    float(np.mean([flagged[s] for s in range(a, b + 1)])),
+                )
