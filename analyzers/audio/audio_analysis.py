@@ -1,5 +1,15 @@
-"""Audio features per second with librosa: loudness (RMS dB), tempo and beat times,
-onset strength and spectral centroid."""
+"""Audio features per second with librosa: loudness (RMS dB and LUFS), tempo and beat
+times, onset strength, spectral centroid, musical key, and the music-vs-speech balance.
+
+- LUFS (ITU-R BS.1770-4 with pyloudnorm): ``lufs_short_term`` over a 3 s window centred on
+  the second (EBU short-term length; null where the gate leaves nothing: silence) and
+  ``lufs_integrated`` for the whole track.
+- Key: Krumhansl-Schmuckler, the mean chroma (librosa CQT chroma) of the whole track
+  correlated with the 24 rotated major/minor key profiles; ``key_confidence`` is the
+  winning correlation (-1..1), and the key is null when no pitch content stands out.
+- ``music_speech_balance``: music share minus speech share (-1 all speech .. 1 all music),
+  from the AudioSet class scores of ``audio_environment`` (YAMNet when that has not run).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +41,46 @@ def tempo_from_beats(beats: np.ndarray) -> float | None:
     return float(60.0 / keep.mean()) if len(keep) else None
 
 
+# Krumhansl-Kessler key profiles (C major, C minor), rotated for the other 11 tonics
+_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+NOTES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def estimate_key(y: np.ndarray, sr: int) -> tuple[str | None, float | None]:
+    """("A minor", correlation) for mono ``y``; (None, None) without pitched content."""
+    import librosa
+
+    if len(y) < sr // 2 or float(np.max(np.abs(y))) < 1e-3:
+        return None, None
+    chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=512).mean(axis=1)
+    if float(chroma.std()) < 0.02:
+        return None, None
+    best, name = -2.0, None
+    for tonic in range(12):
+        for profile, mode in ((_MAJOR, "major"), (_MINOR, "minor")):
+            r = float(np.corrcoef(chroma, np.roll(profile, tonic))[0, 1])
+            if r > best:
+                best, name = r, f"{NOTES[tonic]} {mode}"
+    return name, best
+
+
+def loudness(y: np.ndarray, sr: int, n_seconds: int) -> tuple[list[float | None], float | None]:
+    """Short-term LUFS per second (3 s centred window) and integrated LUFS of ``y``."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(sr)
+
+    def lufs(x: np.ndarray) -> float | None:
+        if len(x) < int(0.4 * sr):
+            return None
+        v = float(meter.integrated_loudness(np.asarray(x, np.float64)))
+        return v if np.isfinite(v) else None
+
+    short = [lufs(y[max(0, (s - 1) * sr) : (s + 2) * sr]) for s in range(n_seconds)]
+    return short, lufs(y)
+
+
 @register
 class AudioAnalysis(AudioAnalyzer):
     """Units: ``rms_db`` dBFS, ``tempo`` beats per minute for the whole track, ``beats``
@@ -38,7 +88,7 @@ class AudioAnalysis(AudioAnalyzer):
     envelope mean, ``spectral_centroid_hz`` Hz."""
 
     name = "audio_analysis"
-    version = "1"
+    version = "2"
     stage = "stage4_fast"
     Config = AudioConfig
     model = "librosa"
@@ -51,6 +101,11 @@ class AudioAnalysis(AudioAnalyzer):
             ("beats", pa.list_(pa.float64())),
             ("onset_strength", pa.float32()),
             ("spectral_centroid_hz", pa.float32()),
+            ("lufs_short_term", pa.float32()),
+            ("lufs_integrated", pa.float32()),
+            ("key", pa.string()),
+            ("key_confidence", pa.float32()),
+            ("music_speech_balance", pa.float32()),
         ]
     )
 
@@ -67,6 +122,11 @@ class AudioAnalysis(AudioAnalyzer):
         centroid = librosa.feature.spectral_centroid(y=y, sr=sr, hop_length=hop)[0]
         t_onset = librosa.frames_to_time(np.arange(len(onset)), sr=sr, hop_length=hop)
         t_cent = librosa.frames_to_time(np.arange(len(centroid)), sr=sr, hop_length=hop)
+        short, integrated = loudness(y, sr, media.n_seconds)
+        key, key_conf = estimate_key(y, sr)
+        from analyzers.audio.audio_environment import speech_music
+
+        balance = [mu - sp for sp, mu in speech_music(media)]
         rows = []
         for s in media.seconds():
             seg = media.audio_second(s)
@@ -87,6 +147,11 @@ class AudioAnalysis(AudioAnalyzer):
                     "spectral_centroid_hz": (
                         None if silent or not in_ce.any() else float(centroid[in_ce].mean())
                     ),
+                    "lufs_short_term": short[s],
+                    "lufs_integrated": integrated,
+                    "key": key,
+                    "key_confidence": key_conf,
+                    "music_speech_balance": balance[s],
                 }
             )
         return self.table(media, rows)

