@@ -71,6 +71,7 @@ class StageDevice:
     dtype: str
     peak_memory_mb: float = 0.0
     memory_kind: str = "cpu_rss_peak"
+    lease: str | None = None
 
     def current_peak_mb(self) -> float:
         """Peak memory since the stage began (CUDA) or of the process so far (CPU), MiB."""

@@ -30,6 +30,8 @@ from dagster import (
     sensor,
 )
 
+from resources.lease import pool_limit as lease_pool_limit
+
 POOL = "gpu"
 _LOCK_KEY = 0x7469_6B74_6F6B  # pg advisory lock id for the pool set-up ("tiktok")
 HOST, PID, STARTED = "tiktok/worker_host", "tiktok/worker_pid", "tiktok/worker_started"
@@ -62,17 +64,22 @@ def _exclusive(instance: DagsterInstance) -> Iterator[None]:
 def ensure_pool(instance: DagsterInstance, pool: str = POOL) -> None:
     """Create ``pool`` at the instance's default limit if it has no row yet, under a lock:
     two racing creators would each allocate slots and leave the pool with more slots than
-    its limit. A pool whose slot count already drifted from its limit is repaired."""
+    its limit. A pool whose slot count already drifted from its limit is repaired. On a
+    host with GPUs (or ``TIKTOK_GPU_SLOTS``) the limit follows resources.lease.pool_limit:
+    one slot per device lease, so no device lease is ever waited on inside the pool."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return
     if instance.global_op_concurrency_default_limit is None:
         return
+    want = lease_pool_limit()  # one slot per device lease on a GPU host
     with _exclusive(instance):
         if pool not in {p.name for p in storage.get_pool_limits()}:
             storage.initialize_concurrency_limit_to_default(pool)
         info = storage.get_concurrency_info(pool)
-        if info.limit is not None and info.slot_count != info.limit:
+        if want is not None and info.limit != want:
+            storage.set_concurrency_slots(pool, want)
+        elif info.limit is not None and info.slot_count != info.limit:
             storage.set_concurrency_slots(pool, info.limit)
 
 

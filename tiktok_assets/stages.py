@@ -137,7 +137,8 @@ def build_stage_asset(
         media = media_store.load_media(key)
         failures: dict[str, str] = {}
         progress(context, f"{stage}: {len(selected)} analyzer(s) on {media.n_seconds} s")
-        with gpu.stage() as dev:
+        with gpu.stage(owner=f"{context.run_id} {stage} {key}") as dev:
+            progress(None, f"{stage}: on {dev.device} (lease {dev.lease})")
             for name in selected:
                 try:
                     table, meta = _run_one(
@@ -150,6 +151,7 @@ def build_stage_asset(
                     continue
                 meta["peak_memory_mb"] = round(dev.current_peak_mb(), 1)
                 meta["memory_kind"] = dev.memory_kind
+                meta["device_lease"] = dev.lease
                 progress(
                     None,
                     f"  {name}: {meta['rows']} rows, {meta['wall_time_s']:.2f} s, "

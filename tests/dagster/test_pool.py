@@ -212,3 +212,19 @@ def test_racing_pool_setup_leaves_one_slot_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_racing_pool_setup_leaves_one_slot_postgres(tmp_path, pg_env):
     _race_ensure(tmp_path, "dagster.postgres.yaml", pg_env)
+
+
+def test_two_runs_together_lease_different_devices(tmp_path, two_clips):
+    """Two fake devices, one lease each: the pool limit follows them (2, though the
+    instance default is 1), both runs work at once, each on its own device."""
+    from tiktok_assets.intelligence import latest_metadata
+
+    env = {"TIKTOK_DEVICES": "cpu:0,cpu:1", "TIKTOK_LEASES_PER_DEVICE": "1"}
+    records = _run_pair(tmp_path, two_clips, 1, extra_env=env)
+    assert _overlap(records) > 0.5, records
+    with _instance(tmp_path / "home1", env) as instance:
+        assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 2
+        leases = [
+            latest_metadata(instance, "pool_probe", r["video"])["device_lease"] for r in records
+        ]
+    assert sorted(leases) == ["cpu:0#0", "cpu:1#0"], leases

@@ -1,0 +1,168 @@
+"""Device leases: each stage op holds one specific device (a GPU, or a CPU slot) for its
+duration, so that on a host with several GPUs runs spread over them and no two ops share a
+card they did not both lease. Framework-free (no Dagster, no torch import).
+
+A lease is an exclusive ``flock`` on ``<lock_dir>/<device>#<k>.lock``: the kernel drops it
+when the process ends however it ends (crash, SIGKILL, OOM kill), so a dead op never keeps
+its device. ``per_device`` leases per card (``TIKTOK_LEASES_PER_DEVICE``, default 1 on a
+GPU) allows deliberate sharing, e.g. two light stages on one large card.
+
+Devices: ``TIKTOK_DEVICES`` (comma separated: ``cuda:0,cuda:1``; tests use fakes such as
+``cpu:0,cpu:1``), else the GPUs the host reports (``CUDA_VISIBLE_DEVICES`` if set, else
+the NVIDIA driver's list), else ``cpu`` with one lease per core: on a CPU host the pool,
+not the lease, limits concurrency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
+
+
+def host_gpus() -> int:
+    """How many GPUs this process may use, without importing torch."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    try:
+        return len(list(NVIDIA_GPUS.iterdir()))
+    except OSError:
+        return 0
+
+
+def devices() -> list[str]:
+    """The devices stage ops may lease (see module doc)."""
+    env = os.environ.get("TIKTOK_DEVICES", "").strip()
+    if env:
+        return [d.strip() for d in env.split(",") if d.strip()]
+    n = host_gpus()
+    return [f"cuda:{i}" for i in range(n)] if n else ["cpu"]
+
+
+def leases_per_device(device_list: list[str] | None = None) -> int:
+    """``TIKTOK_LEASES_PER_DEVICE``, default 1 per GPU and one per core on a CPU host."""
+    env = os.environ.get("TIKTOK_LEASES_PER_DEVICE")
+    if env:
+        return max(1, int(env))
+    device_list = device_list if device_list is not None else devices()
+    return 1 if any(d.startswith("cuda") for d in device_list) else (os.cpu_count() or 1)
+
+
+def pool_limit() -> int | None:
+    """The gpu pool limit this host asks for: ``TIKTOK_GPU_SLOTS`` when set, else one slot
+    per lease when the host has GPUs (or fake devices); None on a plain CPU host (the
+    instance's default limit stands)."""
+    env = os.environ.get("TIKTOK_GPU_SLOTS")
+    if env:
+        return max(1, int(env))
+    d = devices()
+    if d == ["cpu"]:
+        return None
+    return len(d) * leases_per_device(d)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """``device``: what to compute on (``cuda:1``, ``cpu``); ``name``: the leased device as
+    listed (``cuda:1``, ``cpu:0``); ``slot``: which of its leases (0-based); ``waited_s``."""
+
+    device: str
+    name: str
+    slot: int
+    waited_s: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}#{self.slot}"
+
+
+def lock_dir_default() -> Path:
+    root = os.environ.get("TIKTOK_LEASE_DIR") or os.path.join(
+        os.environ.get("TIKTOK_DATA", "data"), "leases"
+    )
+    return Path(root)
+
+
+@contextlib.contextmanager
+def lease(
+    device_list: list[str] | None = None,
+    per_device: int | None = None,
+    lock_dir: str | os.PathLike[str] | None = None,
+    timeout_s: float = 3600.0,
+    poll_s: float = 0.1,
+    owner: str = "",
+) -> Iterator[Lease]:
+    """Hold one free device slot until the block ends. Devices are tried least-used first
+    (slot 0 of every device before slot 1 of any), so leases spread over the cards; when
+    all are taken it waits (``timeout_s``, then TimeoutError naming the holders)."""
+    device_list = device_list if device_list is not None else devices()
+    per_device = per_device or leases_per_device(device_list)
+    folder = Path(lock_dir) if lock_dir is not None else lock_dir_default()
+    folder.mkdir(parents=True, exist_ok=True)
+    order = [(d, k) for k in range(per_device) for d in device_list]
+    t0 = time.monotonic()
+    while True:
+        for name, k in order:
+            path = folder / f"{name.replace('/', '_')}#{k}.lock"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    continue
+                raise
+            try:
+                info = {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "owner": owner,
+                    "since": time.time(),
+                }
+                os.ftruncate(fd, 0)
+                os.write(fd, json.dumps(info).encode())
+                device = "cpu" if name.startswith("cpu") else name
+                yield Lease(device=device, name=name, slot=k, waited_s=time.monotonic() - t0)
+                return
+            finally:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        if time.monotonic() - t0 > timeout_s:
+            raise TimeoutError(
+                f"no free device among {device_list} x{per_device} after {timeout_s:.0f} s; holders: {holders(folder)}"
+            )
+        time.sleep(poll_s)
+
+
+def holders(lock_dir: str | os.PathLike[str] | None = None) -> dict[str, dict]:
+    """Which slots are held now and by whom (for messages and the CLI)."""
+    folder = Path(lock_dir) if lock_dir is not None else lock_dir_default()
+    out: dict[str, dict] = {}
+    for path in sorted(folder.glob("*.lock")):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)  # could lock it: nobody holds it
+                continue
+            except OSError:
+                pass
+            try:
+                out[path.stem] = json.loads(path.read_text() or "{}")
+            except (OSError, ValueError):
+                out[path.stem] = {}
+        finally:
+            os.close(fd)
+    return out
