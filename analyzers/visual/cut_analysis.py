@@ -176,20 +176,30 @@ def detect_dissolves(
     hi_len = round(config.dissolve_max_s * fps)
     out: list[Transition] = []
     raised[0] = False  # a run needs the frame before it
-    for i, j in runs(raised):
-        if j - i + 1 >= lo_len:
-            # the run may run on into a moving shot (or start in one): the dissolve is the
-            # stretch from the run's start (or to its end) that is best explained as a blend
-            starts = [(i - 1, e) for e in range(i - 1 + lo_len, min(j, i - 1 + hi_len) + 1)]
-            ends = [(s, j) for s in range(max(i - 1, j - hi_len), j - lo_len + 1)]
-            res = [(_blend_residual(frames, a, b, config), a, b) for a, b in starts + ends]
-            low = min((r for r, _, _ in res), default=np.inf)
-            if low <= config.dissolve_max_residual:
-                # the longest stretch still about as good a blend as the best one: further
-                # on, the next shot's own motion adds to the residual
-                _, a, b = max((b - a, a, b) for r, a, b in res if r <= 1.3 * low)
-                out.append(Transition("dissolve", a, b))
-    return out
+    todo = list(runs(raised))
+    while todo:
+        i, j = todo.pop()
+        if j - i + 1 < lo_len:
+            continue
+        # the run may run on into a moving shot (or start in one): the dissolve is the
+        # stretch from the run's start (or to its end) that is best explained as a blend
+        starts = [(i - 1, e) for e in range(i - 1 + lo_len, min(j, i - 1 + hi_len) + 1)]
+        ends = [(s, j) for s in range(max(i - 1, j - hi_len), j - lo_len + 1)]
+        res = [(_blend_residual(frames, a, b, config), a, b) for a, b in starts + ends]
+        low = min((r for r, _, _ in res), default=np.inf)
+        if low <= config.dissolve_max_residual:
+            # the longest stretch still about as good a blend as the best one: further
+            # on, the next shot's own motion adds to the residual
+            _, a, b = max((b - a, a, b) for r, a, b in res if r <= 1.3 * low)
+            out.append(Transition("dissolve", a, b))
+            todo += [(i, a), (b + 1, j)]  # a run can hold more than one dissolve
+    merged: list[Transition] = []
+    for t in sorted(out, key=lambda t: t.first):  # pieces of one long dissolve join up
+        if merged and t.first <= merged[-1].last + 1:
+            merged[-1] = Transition("dissolve", merged[-1].first, max(t.last, merged[-1].last))
+        else:
+            merged.append(t)
+    return merged
 
 
 def _blend_residual(frames: np.ndarray, a: int, b: int, config: CutConfig) -> float:
