@@ -86,7 +86,9 @@ class GlobalMotion:
     ``dx``, ``dy``: translation of the picture's centre as a fraction of the frame width /
     height (positive: content moves right / down); ``zoom``: log scale change (positive:
     content grows, zooming in); ``inliers``: share of tracked corners that agree with the
-    fitted motion; ``tracked``: how many corners were tracked (0: no texture, no estimate).
+    fitted motion; ``tracked``: how many corners were tracked (0: no texture, no estimate);
+    ``coverage``: share of the frame's area spanned by the inliers' bounding box (a
+    "camera move" seen only by corners on one small moving thing is that thing's motion).
     """
 
     dx: np.ndarray
@@ -94,6 +96,7 @@ class GlobalMotion:
     zoom: np.ndarray
     inliers: np.ndarray
     tracked: np.ndarray
+    coverage: np.ndarray
 
 
 _LK = {
@@ -107,7 +110,9 @@ def global_motion_of(frames: np.ndarray, max_corners: int = 80) -> GlobalMotion:
     """Fit a similarity transform (translation, scale, rotation) between consecutive frames
     to Lucas-Kanade tracked Shi-Tomasi corners with RANSAC (0.5 px threshold)."""
     n = len(frames)
-    out = {k: np.zeros(n, np.float32) for k in ("dx", "dy", "zoom", "inliers", "tracked")}
+    out = {
+        k: np.zeros(n, np.float32) for k in ("dx", "dy", "zoom", "inliers", "tracked", "coverage")
+    }
     if n < 2:
         return GlobalMotion(**out)
     h, w = frames.shape[1:3]
@@ -130,6 +135,10 @@ def global_motion_of(frames: np.ndarray, max_corners: int = 80) -> GlobalMotion:
                     out["zoom"][i] = np.log(max(1e-6, float(np.hypot(m[0, 0], m[1, 0]))))
                     out["inliers"][i] = float(inl.mean())
                     out["tracked"][i] = float(ok.sum())
+                    pts = p0[ok].reshape(-1, 2)[inl.reshape(-1).astype(bool)]
+                    if len(pts):
+                        span = pts.max(axis=0) - pts.min(axis=0)
+                        out["coverage"][i] = float(span[0] * span[1]) / (w * h)
         prev = cur
     return GlobalMotion(**out)
 

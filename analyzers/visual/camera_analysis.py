@@ -37,12 +37,14 @@ class CameraConfig(BaseConfig):
     tilt; ``min_zoom``: log scale change per second below which there is no zoom;
     ``shake_full``: jitter (frame widths, RMS per frame) that scores shake 1.0;
     ``min_shake``: shake score that names the second ``shake`` when the camera is not
-    also moving steadily."""
+    also moving steadily; ``min_coverage``: share of the frame the agreeing corners must
+    span for a frame's motion to count as the camera's."""
 
     min_pan: float = 0.04
     min_zoom: float = 0.04
     shake_full: float = 0.02
     min_shake: float = 0.5
+    min_coverage: float = 0.25
 
 
 def _smooth(x: np.ndarray, width: int) -> np.ndarray:
@@ -106,6 +108,8 @@ class CameraAnalysis(FrameAnalyzer):
         valid = np.ones(len(stream), bool)
         valid[0] = False
         valid[cuts] = False
+        # motion agreed on by corners in a small part of the picture is a subject moving
+        valid &= gm.coverage >= config.min_coverage
         width = max(3, round(0.25 * fps)) | 1
         jitter = np.zeros(len(stream), np.float64)
         for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):

@@ -158,6 +158,7 @@ class VisualEffects(FrameAnalyzer):
         scores = st.scores
         # camera speed, frame sizes (or log scale) per second; fades are no measure of it
         speed = (np.hypot(gm.dx, gm.dy) + np.abs(gm.zoom)) * fps
+        speed[gm.coverage < 0.25] = np.nan  # a small moving thing, not the camera
         sharp = stats.sharpness.astype(np.float64).copy()
         for t in st.transitions:
             speed[t.first : t.last + 1] = np.nan
