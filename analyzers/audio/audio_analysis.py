@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzers.core import AudioAnalyzer, BaseConfig, Media, register
+from analyzers.core.signals import level_db
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,10 @@ class AudioAnalysis(AudioAnalyzer):
         from analyzers.audio.audio_environment import speech_music
 
         balance = [mu - sp for sp, mu in speech_music(media)]
+        levels = level_db(media)
         rows = []
         for s in media.seconds():
-            seg = media.audio_second(s)
-            rms = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2))) if len(seg) else 0.0
-            rms_db = 20 * np.log10(max(rms, 1e-10))
+            rms_db = float(levels[s])
             in_on = (t_onset >= s) & (t_onset < s + 1)
             in_ce = (t_cent >= s) & (t_cent < s + 1)
             silent = rms_db < config.silence_db

@@ -20,6 +20,7 @@ second (speech + music + the best other class); ``silence``: RMS under ``silence
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 import tempfile
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzers.core import AudioAnalyzer, BaseConfig, Media, WeightSpec, register
+from analyzers.core.signals import level_db
 
 AST_WEIGHTS = WeightSpec(
     name="ast-audioset",
@@ -118,6 +120,13 @@ class _Yamnet:
         return centres, 1 / (1 + np.exp(-logits))
 
 
+@functools.cache
+def yamnet() -> _Yamnet:
+    """The YAMNet session, made once per process (unzipping the model and starting an
+    ONNX Runtime session is not work to repeat per video or per analyzer)."""
+    return _Yamnet()
+
+
 class _Ast:
     win_s, hop_s = 10.24, 5.0
 
@@ -180,30 +189,22 @@ class AudioEnvironment(AudioAnalyzer):
 
     def __init__(self) -> None:
         super().__init__()
-        self._store: Any = None
         self._nets: dict[str, Any] = {}
-
-    def load(self, device: str, model_store: Any) -> None:
-        self.device = device
-        self._store = model_store
-        self.weights_mode = "none"
 
     def unload(self) -> None:
         self._nets.clear()
 
     def _net(self, backend: str) -> Any:
         if backend == "auto":
-            present = self._store is not None and self._store.is_present(AST_WEIGHTS)
+            present = self.store is not None and self.store.is_present(AST_WEIGHTS)
             backend = "ast" if present else "yamnet"
         if backend not in self._nets:
             if backend == "yamnet":
-                self._nets[backend] = _Yamnet()
+                self._nets[backend] = yamnet()
                 self.weights_mode = "real"
             elif backend == "ast":
                 path, mode = (
-                    self._store.resolve(AST_WEIGHTS)
-                    if self._store is not None
-                    else (None, "random")
+                    self.store.resolve(AST_WEIGHTS) if self.store is not None else (None, "random")
                 )
                 self._nets[backend] = _Ast(path, self.device)
                 self.weights_mode = mode
@@ -216,15 +217,13 @@ class AudioEnvironment(AudioAnalyzer):
         if not media.has_audio:
             return self.table(media, [{"second": s, "has_audio": False} for s in media.seconds()])
         net = self._net(config.backend)
-        wave = np.asarray(media.audio, np.float32)
+        levels = level_db(media)
         per_sec, labels = media.derived(
             ("env_scores", self.backend), lambda: per_second_scores(net, media)
         )
         rows = []
-        sr = media.sample_rate
         for s in media.seconds():
-            seg = wave[s * sr : (s + 1) * sr]
-            db = float(10 * np.log10(np.mean(seg.astype(np.float64) ** 2) + 1e-12))
+            db = float(levels[s])
             p = per_sec[s]
             top = np.argsort(p)[::-1][: config.top_k]
             sp, mu = shares(p, labels)
@@ -274,13 +273,12 @@ def shares(p: np.ndarray, labels: list[str]) -> tuple[float, float]:
 def speech_music(media: Media) -> list[tuple[float, float]]:
     """(speech_share, music_share) per second: from the class scores audio_environment
     already computed for ``media`` in this process, else from YAMNet."""
-    for key, value in media.cache.items():
-        if isinstance(key, tuple) and key[0] == "env_scores":
-            per_sec, labels = value
-            break
+    made = media.derived_any("env_scores")
+    if made is not None:
+        per_sec, labels = made
     else:
         per_sec, labels = media.derived(
-            ("env_scores", "yamnet"), lambda: per_second_scores(_Yamnet(), media)
+            ("env_scores", "yamnet"), lambda: per_second_scores(yamnet(), media)
         )
     return [shares(p, labels) for p in per_sec]
 

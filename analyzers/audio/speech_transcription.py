@@ -227,9 +227,9 @@ def get_transcript(
     ``config`` None, whichever transcript speech_transcription already made, else one with
     the default Config."""
     if config is None:
-        for key, value in media.cache.items():
-            if isinstance(key, tuple) and key[0] == "transcript":
-                return value
+        made = media.derived_any("transcript")
+        if made is not None:
+            return made
         config = TranscriptionConfig()
     audio = np.asarray(media.audio, np.float32)
 
@@ -243,19 +243,10 @@ def get_transcript(
 
 
 class SpeechAnalyzer(AudioAnalyzer):
-    """Base of the analyzers that read the transcript: keeps the model store for it."""
+    """Base of the analyzers that read the transcript. Whisper loads at the first
+    ``analyze`` (size and backend are Config), from ``self.store``."""
 
     weights = (WHISPER_WEIGHTS["whisper-base"],)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: Any = None
-
-    def load(self, device: str, model_store: Any) -> None:
-        """Whisper loads at the first ``analyze`` (size and backend are Config)."""
-        self.device = device
-        self.store = model_store
-        self.weights_mode = "none"
 
     def words(self, media: Media) -> Transcript:
         tr, self.weights_mode = get_transcript(media, self.device, self.store)

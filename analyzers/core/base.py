@@ -53,6 +53,7 @@ class Analyzer(ABC):
     def __init__(self) -> None:
         self.device = "cpu"
         self.weights_mode: WeightsMode = "none"
+        self.store: WeightsProvider | None = None
 
     @classmethod
     def make_config(cls, overrides: Mapping[str, Any] | None = None) -> BaseConfig:
@@ -65,8 +66,10 @@ class Analyzer(ABC):
         return dataclasses.replace(cls.Config(), **overrides)
 
     def load(self, device: str, model_store: WeightsProvider | None) -> None:
-        """Load models onto ``device``. Classical analyzers need nothing."""
+        """Load models onto ``device``. Classical analyzers need nothing; the model store is
+        kept as ``self.store`` for analyzers that resolve weights later (per Config)."""
         self.device = device
+        self.store = model_store
         self.weights_mode = "none"
 
     @abstractmethod

@@ -76,6 +76,14 @@ class Media:
             self.cache[key] = compute()
         return self.cache[key]
 
+    def derived_any(self, kind: str) -> Any | None:
+        """Any value already derived under a key ``(kind, ...)`` (whatever its settings),
+        or None: for readers that take what a producer made rather than make their own."""
+        for key, value in self.cache.items():
+            if isinstance(key, tuple) and key and key[0] == kind:
+                return value
+        return None
+
     def audio_second(self, second: int) -> np.ndarray:
         """The audio samples of ``[second, second + 1)``."""
         sr = self.sample_rate

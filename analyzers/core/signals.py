@@ -148,6 +148,17 @@ def global_motion(media: Media) -> GlobalMotion:
     return media.derived("global_motion", lambda: global_motion_of(np.asarray(media.lowres.frames)))
 
 
+def level_db(media: Media) -> np.ndarray:
+    """RMS level of each second of the audio track in dBFS (floor -120), cached."""
+
+    def compute() -> np.ndarray:
+        n, sr = media.n_seconds, media.sample_rate
+        audio = np.asarray(media.audio[: n * sr], np.float64).reshape(n, sr)
+        return 10 * np.log10(np.mean(audio**2, axis=1) + 1e-12)
+
+    return media.derived("level_db", compute)
+
+
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) index, inclusive, of each run of True in a boolean series."""
     m = np.concatenate([[False], np.asarray(mask, bool), [False]])

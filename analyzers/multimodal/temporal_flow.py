@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, register
-from analyzers.core.signals import content_scores, per_second
+from analyzers.core.signals import content_scores, level_db, per_second
 from analyzers.visual.cut_analysis import structure
 
 HOOK_SECONDS = 3
@@ -121,10 +121,7 @@ class TemporalFlow(FrameAnalyzer):
             [float(((cut_times >= s - 1) & (cut_times < s + 2)).sum()) / 3 for s in range(n)]
         )
         if media.has_audio:
-            sr = media.sample_rate
-            audio = np.asarray(media.audio[: n * sr], np.float64).reshape(n, sr)
-            db = 10 * np.log10(np.mean(audio**2, axis=1) + 1e-12)
-            energy = np.clip((db + 60) / 60, 0, 1)
+            energy = np.clip((level_db(media) + 60) / 60, 0, 1)
             pace = (
                 config.w_cuts * np.minimum(1, density)
                 + config.w_visual * visual
