@@ -1,8 +1,9 @@
 """Hive-partitioned Parquet: ``parquet/<asset>/video_id=<key>/part-0.parquet``.
 
 Writes are atomic: the table goes to a hidden temp file in the same folder, is fsynced,
-then renamed over the old file, so a crash mid-write leaves the previous version intact
-and readers never see half a file.
+read back and compared with what was written, then renamed over the old file, so a crash
+mid-write leaves the previous version intact, readers never see half a file, and a table
+Parquet cannot round-trip is refused before it can break readers of the whole folder.
 """
 
 from __future__ import annotations
@@ -31,8 +32,14 @@ def partition_path(root: str | os.PathLike[str], asset: str, video_id: str) -> P
     return Path(root) / asset / f"video_id={video_id}" / PART_FILE
 
 
+class UnreadableTableError(ValueError):
+    """A table whose Parquet file does not read back as written; nothing was committed."""
+
+
 def write_table_atomic(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` via temp file + fsync + rename in the same folder."""
+    """Write ``table`` to ``path`` via temp file + fsync + read-back check + rename in the
+    same folder. Raises UnreadableTableError (the old file, if any, stays) when the file
+    does not read back equal to ``table``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -40,6 +47,21 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
         pq.write_table(table, tmp, compression="zstd")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        try:
+            back = pq.read_table(tmp, partitioning=None)
+            same = back.num_rows == table.num_rows and back.equals(
+                table.cast(back.schema) if back.schema != table.schema else table
+            )
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise UnreadableTableError(
+                f"{path.parent.parent.name}: the Parquet file for {path.parent.name} does not "
+                f"read back ({exc}); nothing was written, the previous version is kept"
+            ) from exc
+        if not same:
+            raise UnreadableTableError(
+                f"{path.parent.parent.name}: the Parquet file for {path.parent.name} reads back "
+                "different from the table written; nothing was written"
+            )
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -117,6 +117,12 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
             r.get("weights_mode"), r.get("weights_mode", "")
         )
         print(f"{r['asset']:<30}{rows_n!s:>6}{wt!s:>9}  {mode}")
+    for r in rows:
+        if r["asset"] == "segment_frames" and r.get("decode_error"):
+            print(
+                f"\nnote: analysed {r.get('decoded_until_s', 0):.2f} s of "
+                f"{r.get('container_duration_s', 0):.2f} s: {r['decode_error']}"
+            )
     parquet = store.path("parquet")
     report = store.path("reports", key, "index.html")
     print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {wall:.1f} s")

@@ -151,9 +151,13 @@ def segment_frames(context: AssetExecutionContext, media_store: MediaStore) -> M
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "path": MetadataValue.path(str(final)),
     }
+    meta["first_frame_s"] = round(result.first_pts_s, 3)
+    meta["decoded_until_s"] = round(result.decoded_until_s, 3)
+    meta["container_duration_s"] = round(result.container_duration_s, 3)
+    meta["complete"] = result.complete
     if result.error:
         meta["decode_error"] = result.error
-        context.log.warning(f"{key}: {result.error}; analysing what decoded")
+        context.log.warning(f"{key}: {result.error}")
     return MaterializeResult(metadata=meta)
 
 

@@ -3,6 +3,13 @@
 The whole track is transcribed once (``word_timestamps=True``: cross-attention alignment
 with dynamic time warping), word times are refined with Silero voice activity
 (``align_to_voice``), and each second gets the words whose midpoint falls inside it.
+
+Language is found per stretch of voice, not per video (Whisper alone decides from the first
+30 s): each voiced stretch of at least ``language_min_s`` seconds (Silero VAD, stretches
+closer than 0.5 s joined) gets Whisper's language detection, shorter ones take their
+nearest neighbour's. When the stretches disagree, the track is cut at the middle of the
+pauses where the language changes and each part is transcribed in its own language, so a
+clip in English then German reads ``en`` then ``de`` in the seconds where each is spoken.
 ``transcript(media)`` caches the result on the Media so that speech_rate and speech_flow
 read the same words without transcribing again.
 
@@ -65,12 +72,15 @@ DIMS = {
 @dataclass(frozen=True)
 class TranscriptionConfig(BaseConfig):
     """``model_size``: base (default) or large-v3; ``backend``: openai or faster;
-    ``language``: force a language code (None: detect); ``beam_size``: 1 is greedy."""
+    ``language``: force a language code (None: detect per voiced stretch); ``beam_size``: 1
+    is greedy; ``language_min_s``: shortest voiced stretch (seconds) whose language is
+    detected on its own (shorter ones take their neighbour's)."""
 
     model_size: str = "base"
     backend: str = "openai"
     language: str | None = None
     beam_size: int = 1
+    language_min_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -89,11 +99,23 @@ class Word:
 
 @dataclass(frozen=True)
 class Transcript:
-    """Words, detected language, and speech segments (start, end, no_speech_prob)."""
+    """Words, the main language (most voiced time), speech segments (start, end,
+    no_speech_prob) and ``languages``: (start, end, code) spans in seconds that cover the
+    track, one per stretch spoken in one language (empty: ``language`` everywhere)."""
 
     words: list[Word]
     language: str | None
     segments: list[tuple[float, float, float]]
+    languages: tuple[tuple[float, float, str], ...] = ()
+
+    def language_at(self, start: float, end: float) -> str | None:
+        """The language spoken most in ``[start, end)`` seconds."""
+        best, lang = 0.0, self.language
+        for a, b, code in self.languages:
+            over = min(b, end) - max(a, start)
+            if over > best:
+                best, lang = over, code
+        return lang
 
 
 def _openai_model(path: str | None, size: str, device: str) -> Any:
@@ -148,14 +170,13 @@ def whisper_model(config: TranscriptionConfig, device: str, store: Any) -> tuple
     return _MODELS[key], mode
 
 
-def transcribe(
-    audio: np.ndarray, config: TranscriptionConfig, device: str, store: Any
-) -> tuple[Transcript, str]:
-    """Transcribe mono 16 kHz float32 ``audio``; returns the transcript and weights mode."""
-    model, mode = whisper_model(config, device, store)
+def _transcribe_once(
+    model: Any, audio: np.ndarray, language: str | None, config: TranscriptionConfig,
+    device: str, mode: str,
+) -> Transcript:  # fmt: skip
     if config.backend == "faster":
         segs, info = model.transcribe(
-            audio, language=config.language, beam_size=config.beam_size, word_timestamps=True,
+            audio, language=language, beam_size=config.beam_size, word_timestamps=True,
             condition_on_previous_text=False, vad_filter=False,
         )  # fmt: skip
         segs = list(segs)
@@ -163,12 +184,12 @@ def transcribe(
             Word(w.word.strip(), w.start, w.end, w.probability) for s in segs for w in s.words or []
         ]
         spans = [(s.start, s.end, s.no_speech_prob) for s in segs]
-        return Transcript(words, info.language, spans), mode
+        return Transcript(words, info.language, spans)
     opts: dict[str, Any] = {}
     if mode == "random":
         opts["sample_len"] = 8  # random weights emit noise tokens: keep it short
     result = model.transcribe(
-        audio, language=config.language, word_timestamps=True, fp16=device.startswith("cuda"),
+        audio, language=language, word_timestamps=True, fp16=device.startswith("cuda"),
         condition_on_previous_text=False, temperature=0.0, verbose=None,
         beam_size=config.beam_size if config.beam_size > 1 else None, **opts,
     )  # fmt: skip
@@ -180,7 +201,134 @@ def transcribe(
     spans = [
         (float(s["start"]), float(s["end"]), float(s["no_speech_prob"])) for s in result["segments"]
     ]
-    return Transcript(words, result.get("language"), spans), mode
+    return Transcript(words, result.get("language"), spans)
+
+
+def detect_language(model: Any, backend: str, audio: np.ndarray) -> dict[str, float]:
+    """Whisper's language detection on (up to the first 30 s of) mono 16 kHz ``audio``:
+    probability (0-1) per language code."""
+    if backend == "faster":
+        _, _, probs = model.detect_language(audio=np.asarray(audio, np.float32))
+        return {code: float(p) for code, p in probs}
+    import torch
+    import whisper
+
+    clip = whisper.pad_or_trim(torch.from_numpy(np.asarray(audio, np.float32)))
+    mel = whisper.log_mel_spectrogram(clip, model.dims.n_mels).to(model.device)
+    with torch.inference_mode():
+        _, probs = model.detect_language(mel)
+    return {code: float(p) for code, p in probs.items()}
+
+
+def voiced_languages(
+    model: Any, backend: str, audio: np.ndarray, voiced: list[tuple[float, float]],
+    min_s: float = 1.0, sure: float = 0.5, sr: int = 16_000,
+) -> list[tuple[float, float, str]]:  # fmt: skip
+    """(start, end, language) of each voiced stretch (stretches closer than 0.5 s joined).
+
+    A stretch whose top language has probability ``sure`` or more keeps it; an unsure one
+    picks the likeliest of the languages the video's sure stretches speak (a clip mixes
+    few languages, and a short or accented sentence often scores near a neighbour
+    language); stretches shorter than ``min_s`` seconds take the nearest stretch's."""
+    units: list[list[float]] = []
+    for a, b in voiced:
+        if units and a - units[-1][1] < 0.5:
+            units[-1][1] = b
+        else:
+            units.append([a, b])
+    probs: list[dict[str, float] | None] = [
+        detect_language(model, backend, audio[int(a * sr) : int(min(b, a + 30) * sr)])
+        if b - a >= min_s
+        else None
+        for a, b in units
+    ]
+    if units and all(p is None for p in probs):  # only short stretches: use the longest
+        i = max(range(len(units)), key=lambda k: units[k][1] - units[k][0])
+        probs[i] = detect_language(
+            model, backend, audio[int(units[i][0] * sr) : int(units[i][1] * sr)]
+        )
+    present = {max(p, key=p.get) for p in probs if p and max(p.values()) >= sure}
+    found: list[str | None] = []
+    for p in probs:
+        if p is None:
+            found.append(None)
+        elif max(p.values()) >= sure or not present:
+            found.append(max(p, key=p.get))
+        else:
+            found.append(max(present, key=lambda c: p.get(c, 0.0)))
+    known = [i for i, c in enumerate(found) if c is not None]
+    return [
+        (a, b, str(found[i] or found[min(known, key=lambda k: abs(k - i))]))
+        for i, (a, b) in enumerate(units)
+    ]
+
+
+def language_parts(
+    stretches: list[tuple[float, float, str]], duration: float
+) -> list[tuple[float, float, str]]:
+    """Cut ``[0, duration)`` seconds into parts of one language each: consecutive stretches
+    of the same language form a part; parts meet in the middle of the pause between them."""
+    groups: list[list[Any]] = []
+    for a, b, code in stretches:
+        if groups and groups[-1][2] == code:
+            groups[-1][1] = b
+        else:
+            groups.append([a, b, code])
+    parts = []
+    for k, (a, b, code) in enumerate(groups):
+        start = 0.0 if k == 0 else (groups[k - 1][1] + a) / 2
+        end = duration if k == len(groups) - 1 else (b + groups[k + 1][0]) / 2
+        parts.append((start, end, code))
+    return parts
+
+
+def transcribe(
+    audio: np.ndarray,
+    config: TranscriptionConfig,
+    device: str,
+    store: Any,
+    voiced: list[tuple[float, float]] | None = None,
+) -> tuple[Transcript, str]:
+    """Transcribe mono 16 kHz float32 ``audio``; returns the transcript and weights mode.
+    With ``voiced`` stretches (seconds) and no forced language, the language is detected
+    per stretch and a track in several languages is transcribed part by part."""
+    model, mode = whisper_model(config, device, store)
+    sr = 16_000
+    duration = len(audio) / sr
+    if config.language is not None or not voiced or mode == "random":
+        tr = _transcribe_once(model, audio, config.language, config, device, mode)
+        lang = config.language or tr.language
+        spans = ((0.0, duration, lang),) if lang else ()
+        return Transcript(tr.words, lang, tr.segments, spans), mode
+    parts = language_parts(
+        voiced_languages(model, config.backend, audio, voiced, config.language_min_s), duration
+    )
+    words: list[Word] = []
+    segments: list[tuple[float, float, float]] = []
+    spoken: dict[str, float] = {}
+    for a, b, code in parts:
+        piece = audio[int(a * sr) : int(b * sr)] if len(parts) > 1 else audio
+        off = a if len(parts) > 1 else 0.0
+        tr = _transcribe_once(model, piece, code, config, device, mode)
+        words += [Word(w.word, w.start + off, w.end + off, w.probability) for w in tr.words]
+        segments += [(x + off, y + off, p) for x, y, p in tr.segments]
+    for a, b, code in _voiced_in_parts(parts, voiced):
+        spoken[code] = spoken.get(code, 0.0) + b - a
+    main = max(spoken, key=spoken.get) if spoken else None
+    return Transcript(words, main, segments, tuple(parts)), mode
+
+
+def _voiced_in_parts(
+    parts: list[tuple[float, float, str]], voiced: list[tuple[float, float]]
+) -> list[tuple[float, float, str]]:
+    """Voiced time inside each language part: (start, end, code) per overlap."""
+    out = []
+    for a, b, code in parts:
+        for x, y in voiced:
+            lo, hi = max(a, x), min(b, y)
+            if hi > lo:
+                out.append((lo, hi, code))
+    return out
 
 
 def align_to_voice(
@@ -236,8 +384,10 @@ def get_transcript(
     def make() -> tuple[Transcript, str]:
         from analyzers.audio.vad import vad
 
-        tr, mode = transcribe(audio, config, device, store)
-        return Transcript(align_to_voice(tr.words, vad(media)), tr.language, tr.segments), mode
+        voiced = vad(media)
+        tr, mode = transcribe(audio, config, device, store, voiced)
+        words = align_to_voice(tr.words, voiced)
+        return Transcript(words, tr.language, tr.segments, tr.languages), mode
 
     return media.derived(("transcript", config), make)
 
@@ -257,12 +407,13 @@ class SpeechAnalyzer(AudioAnalyzer):
 class SpeechTranscription(SpeechAnalyzer):
     """Speech per second. ``text``: words whose midpoint falls in the second, joined;
     ``words``: those words with start/end (seconds) and probability (0-1); ``language``:
-    detected language code of the video; ``no_speech_prob``: highest no-speech
+    the language spoken in the second (detected per voiced stretch; in a pause, that of
+    the speech around it); ``no_speech_prob``: highest no-speech
     probability of the Whisper segments overlapping the second (1.0 where none does);
     ``has_audio``."""
 
     name = "speech_transcription"
-    version = "1"
+    version = "2"
     stage = "stage4_fast"
     order = 10  # the other speech analyzers read its transcript
     Config = TranscriptionConfig
@@ -303,7 +454,7 @@ class SpeechTranscription(SpeechAnalyzer):
                     "second": s,
                     "text": " ".join(w.word for w in words),
                     "words": [w.__dict__ for w in words],
-                    "language": tr.language,
+                    "language": tr.language_at(s, s + 1),
                     "no_speech_prob": max(over) if over else 1.0,
                     "has_audio": True,
                 }

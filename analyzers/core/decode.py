@@ -4,6 +4,16 @@
 sampled frames at a working resolution (``frames.npy``) and every frame at a small size
 (``lowres.npy``), each with an index of frame -> second and pts (seconds). Display
 rotation (phones) is applied, and timing comes from pts, so variable frame rate works.
+
+Which frames a second gets (the contract analyzers rely on): the sampled stream takes
+frames at ``sample_fps`` targets, and every second ``0..n_seconds-1`` in which a frame is
+on screen gets at least one sampled frame: when no target fell inside it (a clip lasting
+4.2 s has only 0.2 s of its last second; a 29.97 fps clip of 4.004 s shows its last frame
+for the first 4 ms of second 4), the frame on screen at the second's start is sampled for
+it: its own last frame, or the previous second's last frame when no frame begins in it. A
+second with no frame on screen (video starting after the audio) has no sampled frame,
+and frame analyzers write nulls / empty lists there. The low-resolution stream holds every
+decoded frame once, under the second its pts falls in.
 """
 
 from __future__ import annotations
@@ -75,6 +85,10 @@ class DecodeResult:
     rotation: int
     error: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    first_pts_s: float = 0.0
+    decoded_until_s: float = 0.0
+    container_duration_s: float = 0.0
+    complete: bool = True
 
 
 def _rotation_of(frame: av.VideoFrame) -> int:
@@ -201,29 +215,50 @@ class _NpyWriter:
 
 
 def _scale(
-    frame: av.VideoFrame, sizes: tuple[tuple[int, int], tuple[int, int]], rotation: int, big: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
+    frame: av.VideoFrame,
+    sizes: tuple[tuple[int, int], tuple[int, int]],
+    rotation: int,
+    small: bool,
+    big: bool,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     (sw, sh), (lw, lh) = sizes
-    small = frame.reformat(width=lw, height=lh, format="rgb24", interpolation="AREA")
-    out_big = None
+    out_small = out_big = None
+    if small:
+        low = frame.reformat(width=lw, height=lh, format="rgb24", interpolation="AREA")
+        out_small = _rotate(low.to_ndarray(), rotation)
     if big:
         full = frame.reformat(width=sw, height=sh, format="rgb24", interpolation="AREA")
         out_big = _rotate(full.to_ndarray(), rotation)
-    return _rotate(small.to_ndarray(), rotation), out_big
+    return out_small, out_big
+
+
+def _declared_end(container: av.container.InputContainer, vs: av.VideoStream) -> float:
+    """Where the container says the video stream ends, in seconds from the container's
+    start (0 when it does not say)."""
+    start = container.start_time / 1_000_000 if container.start_time is not None else 0.0
+    if vs.duration and vs.time_base:
+        own = float(vs.start_time * vs.time_base) if vs.start_time is not None else start
+        return own - start + float(vs.duration * vs.time_base)
+    if container.duration:
+        return container.duration / 1_000_000
+    return 0.0
 
 
 def decode_video(
     path: str | os.PathLike[str], out_dir: str | os.PathLike[str], config: DecodeConfig
 ) -> DecodeResult:
     """Decode every frame of ``path`` once into ``out_dir`` (frames.npy, lowres.npy, their
-    index parquet files and manifest.json). A stream that breaks part-way (truncated file)
-    keeps what decoded and records the error; nothing decodable raises MediaError."""
+    index parquet files and manifest.json). A stream that breaks or ends early (truncated
+    file) keeps what decoded and records where it stopped (``decoded_until_s`` against
+    ``container_duration_s``, ``complete``, ``error``); nothing decodable raises MediaError.
+    Times are seconds from the container's start, so a video stream that starts after
+    the audio keeps its offset and the two stay in sync."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sampled = _NpyWriter(out / "frames.npy")
     lowres = _NpyWriter(out / "lowres.npy")
-    s_idx: list[tuple[int, float]] = []
-    l_idx: list[tuple[int, float]] = []
+    s_idx: list[tuple[int, float, int]] = []  # frame, pts, second it is sampled for
+    l_idx: list[tuple[int, float, int]] = []
     error: str | None = None
     rotation = 0
     with _open(path) as container:
@@ -234,24 +269,42 @@ def decode_video(
         rate = vs.average_rate or vs.guessed_rate
         fps = float(rate) if rate else 30.0
         t0 = container.start_time / 1_000_000 if container.start_time is not None else None
+        declared = _declared_end(container, vs)
         step = 1.0 / config.sample_fps
         next_target = 0.5 * step
         half_frame = 0.5 / fps
         sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
         last_t = -1.0
+        first_t: float | None = None
+        # the second whose sampled frame is still owed, and the frame on screen for it
+        sampled_upto = -1  # every second <= this has its sampled frame
+        on_screen: tuple[float, av.VideoFrame] | None = None
         # swscale releases the GIL: scaling runs on a worker thread while the decoder's
         # threads decode the next frames; a bounded queue keeps memory flat.
-        pending: deque[tuple[float, bool, Future[tuple[np.ndarray, np.ndarray | None]]]] = deque()
+        Job = tuple[float, int, bool, bool, Future[tuple[np.ndarray | None, np.ndarray | None]]]
+        pending: deque[Job] = deque()
 
         def drain(keep: int) -> None:
             while len(pending) > keep:
-                t_frame, sampled_too, fut = pending.popleft()
+                t_frame, sec, in_low, in_sampled, fut = pending.popleft()
                 small, big = fut.result()
-                lowres.append(small)
-                l_idx.append((len(l_idx), t_frame))
-                if sampled_too and big is not None:
+                if in_low and small is not None:
+                    lowres.append(small)
+                    l_idx.append((len(l_idx), t_frame, int(np.floor(t_frame + 1e-9))))
+                if in_sampled and big is not None:
                     sampled.append(big)
-                    s_idx.append((len(s_idx), t_frame))
+                    s_idx.append((len(s_idx), t_frame, sec))
+
+        def owe_until(sec: int) -> None:
+            """Give seconds sampled_upto+1 .. sec-1 the frame on screen at their start."""
+            nonlocal sampled_upto
+            assert sizes is not None
+            while on_screen is not None and sampled_upto < sec - 1:
+                sampled_upto += 1
+                if sampled_upto >= int(np.floor(on_screen[0] + 1e-9)):
+                    fut = pool.submit(_scale, on_screen[1], sizes, rotation, False, True)
+                    pending.append((on_screen[0], sampled_upto, False, True, fut))
+            sampled_upto = max(sampled_upto, sec - 1)
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scale") as pool:
             try:
@@ -266,20 +319,30 @@ def decode_video(
                     if t <= last_t - 1e-6:  # out-of-order or duplicate timestamp
                         continue
                     last_t = max(t, 0.0)
+                    if first_t is None:
+                        first_t = last_t
                     if sizes is None:
                         rotation = _rotation_of(frame)
                         sizes = (
                             _fit(frame.width, frame.height, config.max_side),
                             _fit(frame.width, frame.height, config.lowres_max_side),
                         )
+                    sec = int(np.floor(last_t + 1e-9))
+                    owe_until(sec)  # seconds this frame's predecessor stayed on screen
                     take = last_t + half_frame >= next_target
                     while next_target <= last_t + half_frame:
                         next_target += step
-                    fut = pool.submit(_scale, frame, sizes, rotation, take)
-                    pending.append((last_t, take, fut))
+                    if take:
+                        sampled_upto = max(sampled_upto, sec)
+                    fut = pool.submit(_scale, frame, sizes, rotation, True, take)
+                    pending.append((last_t, sec, True, take, fut))
+                    on_screen = (last_t, frame)
                     drain(16)
             except (av.FFmpegError, MediaError) as exc:
                 error = f"decoding stopped at {max(last_t, 0):.2f} s: {exc}"
+            if on_screen is not None:
+                end = last_t + 1.0 / fps
+                owe_until(n_seconds_for(end))  # the last frame stays on screen until the end
             try:
                 drain(0)  # frames decoded before an error are good: keep them
             except MediaError as exc:
@@ -290,15 +353,26 @@ def decode_video(
         raise MediaError(error or "video stream has no decodable frames")
     duration = last_t + 1.0 / fps
     n_sec = n_seconds_for(duration)
+    first = first_t or 0.0
+    complete = error is None
+    if complete and declared > 0 and duration < declared - max(0.5, 3.0 / fps):
+        complete = False
+        error = (
+            f"the video stream ends at {duration:.2f} s but the container says "
+            f"{declared:.2f} s: the file is truncated or damaged; analysed what decoded"
+        )
+    elif not complete:
+        assert error is not None
+        error += f" (of {declared:.2f} s); analysed what decoded"
     f_shape = sampled.close((0, 0, 3))
     l_shape = lowres.close((0, 0, 3))
     for name, idx in (("index.parquet", s_idx), ("lowres_index.parquet", l_idx)):
-        pts = np.array([p for _, p in idx], dtype=np.float64)
-        sec = np.minimum(np.floor(pts + 1e-9).astype(np.int32), n_sec - 1)
+        pts = np.array([p for _, p, _ in idx], dtype=np.float64)
+        sec = np.minimum(np.array([s for *_, s in idx], dtype=np.int32), n_sec - 1)
         pq.write_table(
             pa.table(
                 {
-                    "frame": pa.array([i for i, _ in idx], pa.int32()),
+                    "frame": pa.array([i for i, _, _ in idx], pa.int32()),
                     "second": pa.array(sec, pa.int32()),
                     "pts": pa.array(pts, pa.float64()),
                 }
@@ -315,6 +389,10 @@ def decode_video(
         rotation=rotation,
         error=error,
         config=asdict(config),
+        first_pts_s=round(first, 6),
+        decoded_until_s=round(duration, 6),
+        container_duration_s=round(declared, 6),
+        complete=complete,
     )
     (out / "manifest.json").write_text(json.dumps(asdict(result), indent=1))
     return result
@@ -390,7 +468,9 @@ def decode_media(
 
 
 def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16_000) -> np.ndarray | None:
-    """Mono float32 samples at ``sample_rate`` Hz, or None when the file has no audio
+    """Mono float32 samples at ``sample_rate`` Hz from the container's start (an audio
+    stream that starts late is led by silence, so sample ``i`` is at ``i / sample_rate``
+    seconds on the same clock as the frames' pts), or None when the file has no audio
     stream. A stream that breaks part-way keeps what decoded."""
     with _open(path) as container:
         if not container.streams.audio:
@@ -399,8 +479,13 @@ def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16_000) -> np.
         stream.thread_type = "AUTO"
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks: list[np.ndarray] = []
+        t0 = container.start_time / 1_000_000 if container.start_time is not None else None
         try:
             for frame in container.decode(stream):
+                if not chunks and frame.pts is not None and frame.time_base is not None:
+                    lead = float(frame.pts * frame.time_base) - (t0 or 0.0)
+                    if t0 is not None and lead > 0.5 / sample_rate:
+                        chunks.append(np.zeros(round(lead * sample_rate), np.float32))
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray().reshape(-1))
             for out in resampler.resample(None):

@@ -258,13 +258,16 @@ def speech_track(
     seconds: float | None = None,
     rate_wpm: int = 150,
     sr: int = 16_000,
+    voices: Sequence[str] | None = None,
 ) -> Speech:
     """``sentences`` spoken one after another (``lead`` s of silence first, ``gap`` s
-    between them), padded with silence to ``seconds``. Word times come from speaking each
-    growing prefix of a sentence: the end of word k is where the prefix of k words ends."""
+    between them), padded with silence to ``seconds``, each by the espeak-ng voice at the
+    same place in ``voices`` (default en-us for all; ``de``, ``fr``, ``es`` ... speak other
+    languages). Word times are espeak-ng's own word events."""
     parts, words, spans, t = [np.zeros(int(lead * sr), np.float32)], [], [], lead
+    voices = list(voices) if voices is not None else ["en-us"] * len(sentences)
     for i, sentence in enumerate(sentences):
-        y, said = espeak(sentence, rate_wpm, sr=sr)
+        y, said = espeak(sentence, rate_wpm, voice=voices[i], sr=sr)
         words += [(w, t + a, t + b) for w, a, b in said]
         spans.append((t, t + len(y) / sr))
         parts.append(y)
@@ -276,3 +279,50 @@ def speech_track(
     if seconds is not None:
         audio = np.pad(audio, (0, max(0, int(seconds * sr) - len(audio))))[: int(seconds * sr)]
     return Speech(audio.astype(np.float32), sr, words, spans)
+
+
+# (name, what it reproduces): the timings real footage has and clean generated clips lack
+ODD_TIMINGS: dict[str, str] = {
+    "ntsc_4004ms": "29.97 fps, 120 frames: lasts 4.004 s, second 4 shows the last frame for 4 ms",
+    "half_past_3500ms": "30 fps, 3.5 s: the last second is half a second long",
+    "almost_2970ms": "25 fps, 2.97 s: the last second lacks only 30 ms",
+    "starts_at_850ms": "every stream's first timestamp is 0.85 s, not 0",
+    "video_after_audio": "audio from 0 s, video from 1.2 s: second 0 has no frame on screen",
+    "one_frame": "a single video frame",
+}
+
+
+def odd_timing_clip(out_dir: str | Path, name: str, size: tuple[int, int] = (180, 320)) -> Path:
+    """One clip of ``ODD_TIMINGS`` (moving test pattern, a 440 Hz tone), as real footage
+    has them: fractional durations, non-zero first timestamps, a video stream that starts
+    after its audio. Returns the mp4's path."""
+    if name not in ODD_TIMINGS:
+        raise ValueError(f"unknown odd timing {name!r}; known: {sorted(ODD_TIMINGS)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{name}.mp4"
+    w, h = size
+    ff = [ffmpeg_bin(), "-v", "error", "-y"]
+    enc = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+
+    def src(rate: str) -> list[str]:
+        return ["-f", "lavfi", "-i", f"testsrc2=s={w}x{h}:r={rate}"]
+
+    tone = ["-f", "lavfi", "-i", "sine=f=440:sample_rate=44100"]
+    if name == "ntsc_4004ms":
+        cmd = [*ff, *src("30000/1001"), *tone, "-frames:v", "120", "-t", "4.004", *enc]
+    elif name == "half_past_3500ms":
+        cmd = [*ff, *src("30"), *tone, "-t", "3.5", *enc]
+    elif name == "almost_2970ms":
+        cmd = [*ff, *src("25"), *tone, "-t", "2.97", *enc]
+    elif name == "starts_at_850ms":
+        cmd = [*ff, *src("30"), *tone, "-t", "5", *enc, "-output_ts_offset", "0.85"]
+    elif name == "one_frame":
+        cmd = [*ff, *src("30"), *tone, "-frames:v", "1", "-t", "0.5", *enc]
+    else:  # video_after_audio: mux a 4 s video 1.2 s after the start of a 5.2 s tone
+        video = out_dir / f".{name}.video.mp4"
+        subprocess.run([*ff, *src("30"), "-t", "4", *enc[:6], str(video)], check=True)
+        cmd = [*ff, "-itsoffset", "1.2", "-i", str(video), *tone, "-t", "5.2"]
+        cmd += ["-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac"]
+    subprocess.run([*cmd, str(out)], check=True)
+    return out

@@ -118,6 +118,9 @@ class CameraAnalysis(FrameAnalyzer):
         rows = []
         for s in media.seconds():
             idx = stream.indices_in(s)
+            if len(idx) == 0:  # no frame begins in this second: nothing was measured
+                rows.append({"second": s})
+                continue
             idx = idx[valid[idx]]
             if len(idx) == 0:
                 rows.append({"second": s, "motion": "static", "magnitude": 0.0})

@@ -12,7 +12,7 @@ import pyarrow as pa
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, register
 
 PALETTE_TYPE = pa.list_(
-    pa.struct([("rgb", pa.list_(pa.uint8(), 3)), ("hex", pa.string()), ("share", pa.float32())])
+    pa.struct([("rgb", pa.list_(pa.uint8())), ("hex", pa.string()), ("share", pa.float32())])
 )
 
 
@@ -87,7 +87,7 @@ class ColorAnalysis(FrameAnalyzer):
     Config = ColorConfig
     output_schema = pa.schema(
         [
-            ("dominant_rgb", pa.list_(pa.uint8(), 3)),
+            ("dominant_rgb", pa.list_(pa.uint8())),
             ("dominant_hex", pa.string()),
             ("palette", PALETTE_TYPE),
             ("brightness", pa.float32()),

@@ -1,5 +1,8 @@
 """Registry-wide contract: every registered analyzer, on a tiny generated clip with and
-without audio, returns exactly one valid row per second, deterministically."""
+without audio, returns exactly one valid row per second, deterministically; and on the
+timings real footage has (29.97 fps, durations a fraction past a whole second, a first
+timestamp that is not 0, video starting after the audio, one frame) its table round-trips
+through the Parquet writer."""
 
 import subprocess
 import sys
@@ -10,6 +13,8 @@ import pytest
 
 from analyzers.core import all_analyzers, validate
 from analyzers.core.base import STAGES, BaseConfig
+from analyzers.core.synth import ODD_TIMINGS, odd_timing_clip
+from io_managers.parquet import partition_path, write_table_atomic
 from tests.conftest import REPO
 
 ANALYZERS = sorted(all_analyzers())
@@ -78,5 +83,76 @@ def test_no_dagster_import_in_analyzers_source():
         str(p.relative_to(REPO))
         for p in Path(REPO, "analyzers").rglob("*.py")
         if "import dagster" in p.read_text() or "from dagster" in p.read_text()
+    ]
+    assert offenders == []
+
+
+@pytest.fixture(scope="module")
+def odd_medias(media_dir, decode):
+    return {
+        name: decode(odd_timing_clip(media_dir / "odd", name), f"{name.replace('_', '-')}-0")
+        for name in ODD_TIMINGS
+    }
+
+
+def test_odd_timings_decode_to_the_seconds_on_screen(odd_medias):
+    """Rows = ceil(duration); every second with a frame on screen has a sampled frame;
+    the second before a late video stream has none."""
+    want_rows = {
+        "ntsc_4004ms": 5,
+        "half_past_3500ms": 4,
+        "almost_2970ms": 3,
+        "starts_at_850ms": 6,  # the tone's AAC priming starts 24 ms before the video
+        "video_after_audio": 6,
+        "one_frame": 1,
+    }
+    for name, media in odd_medias.items():
+        assert media.n_seconds == want_rows[name], name
+        on_screen = set(range(media.n_seconds)) - ({0} if name == "video_after_audio" else set())
+        assert set(media.frames.seconds.tolist()) == on_screen, name
+    late = odd_medias["video_after_audio"]
+    assert late.lowres.pts[0] == pytest.approx(1.2, abs=1e-3)
+    # audio keeps its own clock: the tone is there from 0 s
+    assert float(abs(late.audio[: late.sample_rate // 2]).max()) > 0.05
+
+
+@pytest.mark.parametrize("name", ANALYZERS)
+def test_analyzer_handles_real_footage_timings(name, odd_medias, model_store, tmp_path):
+    cls = all_analyzers()[name]
+    an = cls()
+    an.load("cpu", model_store)
+    try:
+        for clip, media in odd_medias.items():
+            table = validate(
+                an.analyze(media, cls.make_config()),
+                analyzer=name,
+                output_schema=cls.output_schema,
+                video_id=media.video_id,
+                n_seconds=media.n_seconds,
+            )
+            # the table is committed only if Parquet gives it back as written
+            write_table_atomic(table, partition_path(tmp_path, name, media.video_id))
+            assert table.num_rows == media.n_seconds, clip
+    finally:
+        an.unload()
+
+
+def test_no_output_schema_uses_fixed_size_lists():
+    """Parquet has no fixed-size list: pyarrow writes a null one that it cannot read back."""
+
+    def fixed(t: pa.DataType) -> bool:
+        if pa.types.is_fixed_size_list(t):
+            return True
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            return fixed(t.value_type)
+        if pa.types.is_struct(t):
+            return any(fixed(t.field(i).type) for i in range(t.num_fields))
+        return False
+
+    offenders = [
+        f"{n}.{f.name}"
+        for n, c in all_analyzers().items()
+        for f in c.output_schema
+        if fixed(f.type)
     ]
     assert offenders == []

@@ -1,6 +1,7 @@
 """The Parquet IO manager: atomic writes (an interrupted write leaves the previous file
 intact) and reads of the right partition."""
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -55,3 +56,20 @@ def test_handle_output_and_load_input_use_the_partition(tmp_path):
         got = io.load_input(inp)
     assert got.column("video_id").to_pylist() == ["b-2", "b-2"]
     assert got.column("x").to_pylist() == [2.0, 2.0]
+
+
+def test_a_table_parquet_cannot_read_back_is_never_committed(tmp_path):
+    """pyarrow writes a null fixed-size list that it cannot read back ("Expected all lists
+    to be of size=3"): such a file would break every reader of the asset's folder."""
+    path = partition_path(tmp_path, "color_analysis", "v-1")
+    write_table_atomic(_t("v-1", 1.0), path)
+    bad = pa.Table.from_pydict(
+        {"video_id": ["v-1", "v-1"], "rgb": [[1, 2, 3], None]},
+        schema=pa.schema([("video_id", pa.string()), ("rgb", pa.list_(pa.uint8(), 3))]),
+    )
+    with pytest.raises(pqio.UnreadableTableError, match=r"color_analysis.*does not read back"):
+        write_table_atomic(bad, path)
+    assert pq.read_table(path, partitioning=None).column("x").to_pylist() == [1.0, 1.0]
+    assert [p.name for p in path.parent.iterdir()] == ["part-0.parquet"]
+    # the folder as a whole still reads, as the README tells analysts to read it
+    assert len(pd.read_parquet(tmp_path / "color_analysis", partitioning=None)) == 2
