@@ -53,25 +53,43 @@ def content_scores(media: Media) -> np.ndarray:
 @dataclass(frozen=True)
 class FrameStats:
     """Per low-resolution frame: ``luma`` mean Y (0-255), ``saturation`` mean HSV S
-    (0-255), ``sharpness`` variance of the Laplacian of Y (grey levels squared)."""
+    (0-255), ``sharpness`` variance of the Laplacian of Y (grey levels squared),
+    ``contrast`` standard deviation of Y (grey levels; a flat or black frame is near 0),
+    ``peak_change`` the largest mean absolute change of Y from the previous frame over any
+    8x8 block (grey levels; 0 for frame 0): 0 only when the whole picture repeats, so a
+    still shot whose noise or one small moving thing still changes is told from a
+    frozen frame."""
 
     luma: np.ndarray
     saturation: np.ndarray
     sharpness: np.ndarray
+    contrast: np.ndarray
+    peak_change: np.ndarray
+
+
+def _block_peak(diff: np.ndarray, block: int = 8) -> float:
+    h, w = (diff.shape[0] // block) * block, (diff.shape[1] // block) * block
+    if h == 0 or w == 0:
+        return float(diff.mean()) if diff.size else 0.0
+    cells = diff[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3))
+    return float(cells.max())
 
 
 def frame_stats_of(frames: np.ndarray) -> FrameStats:
     n = len(frames)
-    luma = np.zeros(n, np.float32)
-    sat = np.zeros(n, np.float32)
-    sharp = np.zeros(n, np.float32)
+    out = {k: np.zeros(n, np.float32) for k in FrameStats.__dataclass_fields__}
+    prev = None
     for i in range(n):
         rgb = np.asarray(frames[i])
         y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        luma[i] = float(y.mean())
-        sat[i] = float(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1].mean())
-        sharp[i] = float(cv2.Laplacian(y, cv2.CV_32F).var())
-    return FrameStats(luma, sat, sharp)
+        out["luma"][i] = float(y.mean())
+        out["saturation"][i] = float(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1].mean())
+        out["sharpness"][i] = float(cv2.Laplacian(y, cv2.CV_32F).var())
+        out["contrast"][i] = float(y.std())
+        if prev is not None:
+            out["peak_change"][i] = _block_peak(cv2.absdiff(y, prev).astype(np.float32))
+        prev = y
+    return FrameStats(**out)
 
 
 def frame_stats(media: Media) -> FrameStats:
@@ -106,9 +124,17 @@ _LK = {
 }
 
 
-def global_motion_of(frames: np.ndarray, max_corners: int = 80) -> GlobalMotion:
+def global_motion_of(
+    frames: np.ndarray, max_corners: int = 80, min_corners: int = 20
+) -> GlobalMotion:
     """Fit a similarity transform (translation, scale, rotation) between consecutive frames
-    to Lucas-Kanade tracked Shi-Tomasi corners with RANSAC (0.5 px threshold)."""
+    to Lucas-Kanade tracked Shi-Tomasi corners with RANSAC (0.5 px threshold).
+
+    A frame where fewer than ``min_corners`` corners are tracked has too little evidence
+    for a camera model (flat colour with a few thin elements: points on straight edges
+    pin motion in one direction only, and a handful of moving things outvote the still
+    background): its motion stays 0 with ``inliers`` 0, so readers see low confidence,
+    not a move."""
     n = len(frames)
     out = {
         k: np.zeros(n, np.float32) for k in ("dx", "dy", "zoom", "inliers", "tracked", "coverage")
@@ -124,7 +150,8 @@ def global_motion_of(frames: np.ndarray, max_corners: int = 80) -> GlobalMotion:
         if p0 is not None and len(p0) >= 6:
             p1, ok, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, **_LK)
             ok = ok.reshape(-1).astype(bool)
-            if ok.sum() >= 6:
+            out["tracked"][i] = float(ok.sum())
+            if ok.sum() >= max(6, min_corners):
                 m, inl = cv2.estimateAffinePartial2D(
                     p0[ok], p1[ok], method=cv2.RANSAC, ransacReprojThreshold=0.5
                 )
@@ -134,7 +161,6 @@ def global_motion_of(frames: np.ndarray, max_corners: int = 80) -> GlobalMotion:
                     out["dy"][i] = (moved[1] - centre[1]) / h
                     out["zoom"][i] = np.log(max(1e-6, float(np.hypot(m[0, 0], m[1, 0]))))
                     out["inliers"][i] = float(inl.mean())
-                    out["tracked"][i] = float(ok.sum())
                     pts = p0[ok].reshape(-1, 2)[inl.reshape(-1).astype(bool)]
                     if len(pts):
                         span = pts.max(axis=0) - pts.min(axis=0)

@@ -326,3 +326,16 @@ def odd_timing_clip(out_dir: str | Path, name: str, size: tuple[int, int] = (180
         cmd += ["-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac"]
     subprocess.run([*cmd, str(out)], check=True)
     return out
+
+
+def encode_frames(out: str | Path, frames: np.ndarray, fps: float = 30, crf: int = 23) -> Path:
+    """Encode ``frames`` (N x H x W x 3 uint8 RGB, drawn with numpy/OpenCV so every pixel's
+    truth is known) into an H.264 mp4 at ``fps``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _, h, w, _ = frames.shape
+    cmd = [ffmpeg_bin(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"]
+    cmd += ["-s", f"{w}x{h}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-preset"]
+    cmd += ["veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p", str(out)]
+    subprocess.run(cmd, input=np.ascontiguousarray(frames, np.uint8).tobytes(), check=True)
+    return out

@@ -3,7 +3,8 @@
 Between consecutive low-resolution frames a similarity transform is fitted with RANSAC to
 Lucas-Kanade tracked corners (``signals.global_motion``): the camera's move is what most of
 the picture agrees on, so a subject moving in front of a still camera is an outlier, not
-a pan. Per second the mean velocity and zoom rate name the move; shake is the part of the
+a pan. Per second the mean velocity and zoom rate of the frames that carry an estimate name the
+move, when they keep one direction; shake is the part of the
 frame-to-frame translation that a 0.25 s moving average does not explain, taken within each shot (cuts from
 ``cut_analysis.structure``) so that a cut is not a jolt.
 """
@@ -38,13 +39,21 @@ class CameraConfig(BaseConfig):
     ``shake_full``: jitter (frame widths, RMS per frame) that scores shake 1.0;
     ``min_shake``: shake score that names the second ``shake`` when the camera is not
     also moving steadily; ``min_coverage``: share of the frame the agreeing corners must
-    span for a frame's motion to count as the camera's."""
+    span for a frame's motion to count as the camera's; ``min_consistency``: a pan, tilt
+    or zoom must keep its direction through the second (``|mean| / mean(|v|)`` of the
+    per-frame velocity, 1 = every frame the same way): a fit that flips between the few
+    moving things of a low-texture picture is no camera move; ``min_measured``: share of
+    the second's frames that must carry a camera estimate (enough corners tracked, not in a
+    fade) for it to be named a move at all: with less evidence the second is ``static``
+    with a low ``flow_confidence``."""
 
     min_pan: float = 0.04
     min_zoom: float = 0.04
     shake_full: float = 0.02
     min_shake: float = 0.5
     min_coverage: float = 0.25
+    min_consistency: float = 0.7
+    min_measured: float = 0.5
 
 
 def _smooth(x: np.ndarray, width: int) -> np.ndarray:
@@ -53,6 +62,14 @@ def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     pad = width // 2
     xp = np.pad(x, pad, mode="edge")
     return np.convolve(xp, np.ones(width) / width, mode="valid")[: len(x)]
+
+
+def _steady(v: np.ndarray, min_consistency: float) -> float:
+    """Mean of the per-frame velocities ``v`` when they keep one direction (``|mean| /
+    mean(|v|)`` at least ``min_consistency``), else 0: no steady move."""
+    spread = float(np.abs(v).mean())
+    mean = float(v.mean())
+    return mean if spread > 0 and abs(mean) / spread >= min_consistency else 0.0
 
 
 def classify(vx: float, vy: float, zoom: float, shake: float, config: CameraConfig) -> str:
@@ -82,7 +99,7 @@ class CameraAnalysis(FrameAnalyzer):
     with the camera model (null with no texture to track)."""
 
     name = "camera_analysis"
-    version = "1"
+    version = "2"
     stage = "stage3_light"
     Config = CameraConfig
     model = "opencv-lk-ransac-similarity"
@@ -104,10 +121,16 @@ class CameraAnalysis(FrameAnalyzer):
         fps = stream.fps
         # the frame after a cut has no motion to measure; jitter (translation minus its
         # 0.25 s moving average) is taken within each shot so a cut is not a jolt
-        cuts = structure(media).cuts
+        st = structure(media)
+        cuts = st.cuts
         valid = np.ones(len(stream), bool)
         valid[0] = False
         valid[cuts] = False
+        # a fade or dissolve changes every pixel: optical flow there measures the blend
+        for t in st.transitions:
+            valid[t.first : t.last + 1] = False
+        # too few corners for a camera model: no evidence either way
+        valid &= gm.inliers > 0
         # motion agreed on by corners in a small part of the picture is a subject moving
         valid &= gm.coverage >= config.min_coverage
         width = max(3, round(0.25 * fps)) | 1
@@ -121,17 +144,25 @@ class CameraAnalysis(FrameAnalyzer):
             if len(idx) == 0:  # no frame begins in this second: nothing was measured
                 rows.append({"second": s})
                 continue
-            idx = idx[valid[idx]]
-            if len(idx) == 0:
-                rows.append({"second": s, "motion": "static", "magnitude": 0.0})
+            tracked = gm.tracked[idx] > 0
+            confidence = float(gm.inliers[idx][tracked].mean()) if tracked.any() else None
+            all_idx, idx = idx, idx[valid[idx]]
+            if len(idx) < config.min_measured * len(all_idx):
+                rows.append(
+                    {
+                        "second": s,
+                        "motion": "static",
+                        "magnitude": 0.0,
+                        "flow_confidence": confidence,
+                    }
+                )
                 continue
-            vx = float(gm.dx[idx].mean() * fps)
-            vy = float(gm.dy[idx].mean() * fps)
-            zr = float(gm.zoom[idx].mean() * fps)
+            vx, vy, zr = (
+                _steady(v[idx] * fps, config.min_consistency) for v in (gm.dx, gm.dy, gm.zoom)
+            )
             shake = float(min(1.0, np.sqrt(np.mean(jitter[idx] ** 2)) / config.shake_full))
             motion = classify(vx, vy, zr, shake, config)
             mag = abs(zr) if motion.startswith("zoom") else float(np.hypot(vx, vy))
-            tracked = gm.tracked[idx] > 0
             rows.append(
                 {
                     "second": s,
@@ -141,9 +172,7 @@ class CameraAnalysis(FrameAnalyzer):
                     "tilt_speed": vy,
                     "zoom_rate": zr,
                     "shake_score": shake,
-                    "flow_confidence": float(gm.inliers[idx][tracked].mean())
-                    if tracked.any()
-                    else None,
+                    "flow_confidence": confidence,
                 }
             )
         return self.table(media, rows)

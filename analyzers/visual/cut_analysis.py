@@ -123,12 +123,32 @@ class Transition:
     last: int
 
 
+def _ramp_length(change: np.ndarray, near: int, step: float) -> int:
+    """How many of the last entries of ``change`` (per-frame luma change towards black,
+    oldest first, the last one touching black) belong to the fade's ramp: the run of
+    frames changing by at least a quarter of the ramp's own slope, measured on the
+    ``near`` frames next to black. A shot that drifts darker or brighter on its own (a
+    zoom, a pan, a slow light change) changes far more slowly than its fade, so the edge
+    lands where the ramp starts, not where the drift does."""
+    if len(change) == 0:
+        return 0
+    smooth = np.convolve(np.pad(change, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    slope = float(np.median(smooth[-near:]))
+    floor = max(step, 0.25 * slope)
+    k = len(smooth)
+    while k > 0 and smooth[k - 1] >= floor:
+        k -= 1
+    return len(smooth) - k
+
+
 def detect_fades(
     luma: np.ndarray, fps: float, config: CutConfig, cuts: list[int] = ()
 ) -> list[Transition]:
     """Fades into and out of black from per-frame mean luma (0-255); a fade never spans a
     cut (frame indices in ``cuts``). A fade's start is its first darkening frame, its end
-    the first black frame (fade out), and the other way round for a fade in."""
+    the first black frame (fade out), and the other way round for a fade in; the edge away
+    from black is where the luma ramp starts (``_ramp_length``), not where a shot's own
+    slow drift in brightness does."""
     n = len(luma)
     shot_start = np.zeros(n, bool)
     shot_start[list(cuts)] = True
@@ -141,15 +161,14 @@ def detect_fades(
         a = i  # walk back up the ramp into the black run, not past a cut
         while a > 0 and not shot_start[a] and luma[a - 1] >= luma[a] - tol and not black[a - 1]:
             a -= 1
-        while a < i and luma[a] - luma[a + 1] < step:
-            a += 1  # trim the flat top before the ramp
+        a = i - _ramp_length(luma[a:i] - luma[a + 1 : i + 1], min_len, step)
         if i - a >= min_len and luma[a] - luma[i] >= config.fade_min_drop:
             out.append(Transition("fade_out", a, i))
         b = j
         while b + 1 < n and not shot_start[b + 1] and luma[b + 1] >= luma[b] - tol:
             b += 1
-        while b > j and luma[b] - luma[b - 1] < step:
-            b -= 1  # trim the flat top after the ramp
+        rise = luma[j + 1 : b + 1] - luma[j:b]
+        b = j + _ramp_length(rise[::-1], min_len, step)
         if b - j >= min_len and luma[b] - luma[j] >= config.fade_min_drop:
             out.append(Transition("fade_in", j, b))
     return out

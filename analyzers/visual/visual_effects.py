@@ -3,21 +3,29 @@
 Kinds (each with an ``intensity`` 0-1 and its ``start``/``end`` in seconds):
 
 - ``fade_in`` / ``fade_out``: the fades ``cut_analysis`` finds (intensity: luma span/255);
-- ``flash``: mean luma jumps at least ``flash_luma`` above the surrounding frames for at
-  most ``flash_frames`` frames (intensity: jump/255);
-- ``freeze``: the picture stops dead (content score under ``freeze_score``) for at least
-  ``freeze_min_s`` inside a shot that was moving just before (intensity: share of a second
-  frozen, capped at 1);
-- ``blur``: sharpness (variance of the Laplacian) under ``blur_ratio`` of the shot's
-  median for at least ``blur_min_s`` (intensity: 1 - ratio);
+- ``flash``: mean luma jumps at least ``flash_luma`` above the frames before it *and*
+  those after it, for at most ``flash_frames`` frames (intensity: jump/255);
+- ``freeze``: the picture repeats exactly, noise included (no 8x8 block of the low-res
+  frame changes by more than ``freeze_peak`` grey levels) for at least ``freeze_min_s``,
+  on a picture with contrast (black or flat frames repeat without being frozen), inside
+  a shot that was moving just before (intensity: share of a second frozen, capped at 1):
+  a still tripod shot is no freeze, its noise and its small movements still change;
+- ``blur``: sharpness (variance of the Laplacian) of a picture with contrast (not black)
+  under ``blur_ratio`` of the shot's median for at least ``blur_min_s`` (intensity: 1 - ratio);
 - ``zoom_ramp``: a punch-in/out, a zoom faster than ``zoom_ramp_rate`` log-scale per second
   (intensity: rate / 2, capped);
-- ``speed_ramp``: inside one shot, the camera's speed (pan + zoom, ``signals.global_motion``)
-  changes by at least ``speed_ratio`` between neighbouring half seconds, both above
-  ``speed_floor``; the strongest change per shot is reported (intensity: 1 - 1/ratio);
+- ``speed_ramp``: inside one shot, a steady camera move (pan + zoom,
+  ``signals.global_motion``, smoothed over 0.2 s) keeps its direction but changes speed by
+  at least ``speed_ratio`` between neighbouring half seconds, each half steady (variation
+  under ``speed_steady``) and the slower one above ``speed_floor``; the strongest change per
+  shot is reported (intensity: 1 - 1/ratio). Handheld footage speeds up and slows down all
+  the time; an edit's ramp changes the speed of one steady move;
 - ``color_filter``: a textured picture drained of colour (mean saturation under
-  ``grey_saturation``) or cast in one hue (mean Lab chroma over ``tint_chroma``), i.e.
-  monochrome or tinted filters (intensity: how far from natural).
+  ``grey_saturation``) or cast in one hue: the picture's mean Lab chroma over
+  ``tint_chroma`` *and* no neutral pixel left (the least chromatic tenth of the pixels
+  still over half of ``tint_chroma``: a tint colours the greys too, while a meadow or a
+  sky is green or blue only where it is), i.e. monochrome or tinted filters (intensity:
+  how far from natural).
 """
 
 from __future__ import annotations
@@ -52,17 +60,31 @@ class EffectsConfig(BaseConfig):
 
     flash_luma: float = 50.0
     flash_frames: int = 3
-    freeze_score: float = 0.05
+    freeze_peak: float = 0.1
     freeze_min_s: float = 0.5
     freeze_motion_before: float = 0.5
     blur_ratio: float = 0.35
     blur_min_s: float = 0.3
     zoom_ramp_rate: float = 0.5
     speed_ratio: float = 2.5
-    speed_floor: float = 0.02
+    speed_floor: float = 0.1
+    speed_steady: float = 0.35
     grey_saturation: float = 10.0
     tint_chroma: float = 20.0
     min_texture: float = 20.0
+
+
+def _nan_smooth(x: np.ndarray, width: int) -> np.ndarray:
+    """Moving average of the rows of ``x`` over ``width`` frames, ignoring NaN rows; NaN
+    where the row itself is NaN."""
+    ok = ~np.isnan(x).any(axis=1)
+    vals = np.where(ok[:, None], x, 0.0)
+    kernel = np.ones(width)
+    num = np.stack([np.convolve(vals[:, k], kernel, mode="same") for k in range(x.shape[1])], 1)
+    den = np.convolve(ok.astype(np.float64), kernel, mode="same")[:, None]
+    out = num / np.maximum(den, 1e-9)
+    out[~ok] = np.nan
+    return out
 
 
 def _shots(n: int, cuts: list[int]) -> list[tuple[int, int]]:
@@ -76,7 +98,7 @@ class VisualEffects(FrameAnalyzer):
     intensity 0-1, start, end (seconds)}; ``kinds`` the distinct kinds; ``n_effects``."""
 
     name = "visual_effects"
-    version = "1"
+    version = "2"
     stage = "stage2_medium"
     Config = EffectsConfig
     output_schema = pa.schema(
@@ -156,23 +178,33 @@ class VisualEffects(FrameAnalyzer):
 
         shots = _shots(n, st.cuts)
         scores = st.scores
-        # camera speed, frame sizes (or log scale) per second; fades are no measure of it
-        speed = (np.hypot(gm.dx, gm.dy) + np.abs(gm.zoom)) * fps
-        speed[gm.coverage < 0.25] = np.nan  # a small moving thing, not the camera
+        # camera velocity (frame sizes or log scale per second) where there is an estimate:
+        # not a small moving thing (coverage), not too few corners, not inside a fade
+        velocity = np.stack([gm.dx, gm.dy, gm.zoom], axis=1).astype(np.float64) * fps
+        measured = (gm.coverage >= 0.25) & (gm.inliers > 0)
+        measured[st.cuts] = False
         sharp = stats.sharpness.astype(np.float64).copy()
+        sharp[stats.contrast < config.min_texture / 2] = np.nan  # black is not blurred
         for t in st.transitions:
-            speed[t.first : t.last + 1] = np.nan
+            measured[max(0, t.first - 2) : t.last + 3] = False
             sharp[t.first : t.last + 1] = np.nan
+        velocity[~measured] = np.nan
+        width = max(3, round(0.2 * fps))
         for a, b in shots:
             if b - a < 3:
                 continue
-            for i, j in self._freeze(add, scores, a, b, fps, config):
-                speed[i : j + 1] = np.nan  # a freeze is its own effect, not a change of pace
+            for i, j in self._freeze(add, stats, scores, a, b, fps, config):
+                velocity[i : j + 1] = np.nan  # a freeze is its own effect, not a change of pace
             self._blur(add, sharp, a, b, fps, config)
-            self._speed_ramp(add, speed, a, b, fps, config)
-        zoom_rate = np.convolve(gm.zoom * fps, np.ones(5) / 5, mode="same")
-        fast = np.abs(zoom_rate) >= config.zoom_ramp_rate
-        fast[st.cuts] = False
+            steady = _nan_smooth(velocity[a:b], width)
+            speed = np.full(n, np.nan)
+            speed[a:b] = np.hypot(steady[:, 0], steady[:, 1]) + np.abs(steady[:, 2])
+            smooth = np.full_like(velocity, np.nan)
+            smooth[a:b] = steady
+            self._speed_ramp(add, speed, smooth, a, b, fps, config)
+        zoom = np.where(measured, gm.zoom, 0.0)
+        zoom_rate = np.convolve(zoom * fps, np.ones(5) / 5, mode="same")
+        fast = (np.abs(zoom_rate) >= config.zoom_ramp_rate) & measured
         for a, b in runs(fast):
             if b - a + 1 >= max(3, round(0.2 * fps)):
                 add("zoom_ramp", a, b, float(np.abs(zoom_rate[a : b + 1]).mean()) / 2)
@@ -185,15 +217,19 @@ class VisualEffects(FrameAnalyzer):
         n = len(luma)
         spike = np.zeros(n, bool)
         for i in range(n):
-            around = np.r_[luma[max(0, i - half) : max(0, i - 1)], luma[i + 2 : i + 1 + half]]
-            if len(around) and luma[i] - float(np.median(around)) >= config.flash_luma:
+            # above what comes before *and* after: a cut from dark to bright is no flash
+            before, after = luma[max(0, i - half) : max(0, i - 1)], luma[i + 2 : i + 1 + half]
+            sides = [float(np.median(x)) for x in (before, after) if len(x)]
+            if sides and luma[i] - max(sides) >= config.flash_luma:
                 spike[i] = True
         return spike
 
     @staticmethod
-    def _freeze(add, scores, a, b, fps, config: EffectsConfig) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    def _freeze(add, stats, scores, a, b, fps, config: EffectsConfig) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
         spans = []
-        still = scores[a:b] < config.freeze_score
+        still = (stats.peak_change[a:b] <= config.freeze_peak) & (
+            stats.contrast[a:b] >= config.min_texture / 2
+        )
         still[0] = False
         lead = max(2, round(0.5 * fps))
         for r0, r1 in runs(still):
@@ -226,8 +262,10 @@ class VisualEffects(FrameAnalyzer):
                 add("blur", a + r0, a + r1, 1 - ratio)
 
     @staticmethod
-    def _speed_ramp(add, speed, a, b, fps, config: EffectsConfig) -> None:  # type: ignore[no-untyped-def]
-        """The strongest change of camera speed between neighbouring half seconds."""
+    def _speed_ramp(add, speed, velocity, a, b, fps, config: EffectsConfig) -> None:  # type: ignore[no-untyped-def]
+        """The strongest change of a steady camera move's speed between neighbouring half
+        seconds. ``speed``: frame sizes per second per frame (NaN: no estimate);
+        ``velocity``: (n, 3) per-frame dx, dy, zoom rates, for the direction."""
         w = max(3, round(0.5 * fps))
         best, at = 0.0, -1
         for i in range(a + 1 + w, b - w + 1):
@@ -235,10 +273,15 @@ class VisualEffects(FrameAnalyzer):
             if np.isnan(before).any() or np.isnan(after).any():
                 continue
             lo, hi = sorted((float(before.mean()), float(after.mean())))
-            if lo >= config.speed_floor and hi / lo > best:
+            if lo < config.speed_floor or hi / lo <= best:
+                continue
+            steady = max(float(before.std() / before.mean()), float(after.std() / after.mean()))
+            v0, v1 = velocity[i - w : i].mean(axis=0), velocity[i : i + w].mean(axis=0)
+            cos = float(v0 @ v1 / (np.linalg.norm(v0) * np.linalg.norm(v1) + 1e-12))
+            if steady <= config.speed_steady and cos >= 0.8:
                 best, at = hi / lo, i
         if best >= config.speed_ratio:
-            add("speed_ramp", at - 1, at, 1 - 1 / best)
+            add("speed_ramp", at, at, 1 - 1 / best)  # the first frame at the new speed
 
     @staticmethod
     def _color_filter(add, media: Media, config: EffectsConfig) -> None:  # type: ignore[no-untyped-def]
@@ -248,19 +291,23 @@ class VisualEffects(FrameAnalyzer):
             idx = stream.sample(s, 2)
             if len(idx) == 0:
                 continue
-            sats, chroma, texture = [], [], []
+            sats, chroma, neutral, texture = [], [], [], []
             for i in idx:
                 rgb = np.asarray(stream.frames[i])
                 lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+                a, b = lab[..., 1] - 128, lab[..., 2] - 128
                 sats.append(float(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1].mean()))
-                chroma.append(float(np.hypot(lab[..., 1].mean() - 128, lab[..., 2].mean() - 128)))
+                chroma.append(float(np.hypot(a.mean(), b.mean())))
+                neutral.append(float(np.percentile(np.hypot(a, b), 10)))
                 texture.append(float(lab[..., 0].std()))
             if np.mean(texture) < config.min_texture:
                 continue  # a flat colour card is content, not a filter
             sat, chr_ = float(np.mean(sats)), float(np.mean(chroma))
             if sat < config.grey_saturation:
                 flagged[s] = 1 - sat / config.grey_saturation
-            elif chr_ > config.tint_chroma:
+            elif chr_ > config.tint_chroma and np.mean(neutral) > config.tint_chroma / 2:
+                # cast in one hue with no neutral pixel left: a meadow or a sky is green or
+                # blue where it is, but its rocks, clouds and shadows stay grey
                 flagged[s] = min(1.0, chr_ / 60)
         secs = np.zeros(media.n_seconds, bool)
         secs[list(flagged)] = True

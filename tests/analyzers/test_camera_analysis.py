@@ -3,6 +3,7 @@ shake, each cropped out of a detailed still picture at a known speed."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analyzers.core.synth import Segment, make_clip
@@ -65,3 +66,43 @@ def test_shake_scores_high_only_when_shaking(rows):
     shake = [r["shake_score"] for r in rows]
     assert min(shake[-2:]) >= 0.9
     assert max(shake[:-2]) < 0.5
+
+
+def thin_lines(seconds: float = 4.0, fps: int = 30) -> np.ndarray:
+    """A still camera on flat colour areas (sky, wall, floor) with a still horizon and a few
+    thin things moving each their own way: a wire, a pole, a line, a dot."""
+    import cv2
+
+    frames = []
+    for i in range(round(seconds * fps)):
+        t = i / fps
+        f = np.zeros((H, W, 3), np.uint8)
+        f[:140], f[140:230], f[230:] = (70, 110, 160), (120, 120, 110), (60, 90, 50)
+        cv2.line(f, (0, 140), (W, 138), (200, 200, 200), 1)
+        cv2.line(f, (int(20 + 25 * t), 40), (int(60 + 25 * t), 44), (240, 240, 240), 1)
+        cv2.line(f, (int(150 - 12 * t), 180), (int(150 - 12 * t), 220), (30, 30, 30), 2)
+        cv2.line(f, (90, int(260 + 10 * t)), (140, int(262 + 10 * t)), (230, 230, 200), 1)
+        cv2.circle(f, (int(40 + 15 * t), int(100 - 8 * t)), 2, (255, 255, 255), -1)
+        frames.append(f)
+    return np.stack(frames)
+
+
+def test_flat_colour_with_thin_moving_lines_is_static(media_dir, decode):
+    """Straight edges pin motion in one direction only and a few moving things outvote a
+    flat still background: weak evidence gives ``static`` with low confidence."""
+    from analyzers.core.synth import encode_frames
+
+    media = decode(encode_frames(media_dir / "thin_lines.mp4", thin_lines()))
+    rows = analyze_rows(CameraAnalysis, media)
+    assert [r["motion"] for r in rows] == ["static"] * 4
+    assert all(r["flow_confidence"] is None or r["flow_confidence"] < 0.5 for r in rows)
+
+
+def test_fades_do_not_move_the_camera(media_dir, decode, texture):
+    """A slow pan that fades in: the fade's frames are no measure of motion (no shake)."""
+    segs = [Segment(texture(51), 3.0, vf=f"crop={W}:{H}:x='{W}+t*40':y={H},fade=t=in:st=0:d=0.8")]
+    rows = analyze_rows(
+        CameraAnalysis, decode(make_clip(media_dir / "fadepan.mp4", segs, size=SMALL))
+    )
+    assert [r["motion"] for r in rows][1:] == ["pan_right", "pan_right"]
+    assert "shake" not in [r["motion"] for r in rows]

@@ -93,3 +93,25 @@ def test_transitions_are_reported_apart_from_cuts(media_dir: Path, decode, textu
         # a fade's black end is where luma drops under black_luma, a few frames early
         assert abs(s0 - s1) <= 3 / FPS + 1e-6 and abs(e0 - e1) <= 4 / FPS + 1e-6, found
     assert [r["second"] for r in rows if r["in_transition"]] == [4, 5, 6, 10]
+
+
+def test_fade_edges_sit_on_the_luma_ramp(media_dir: Path, decode, texture):
+    """Fades next to a zoom, into a slow pan, out of a shot that darkens slowly on its own
+    and into one that brightens slowly: each edge within 0.25 s of the ramp (the shots'
+    own drift in brightness is no part of the fade)."""
+    w, h = SMALL
+    zoom = f"d=1:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s={w}x{h}:fps=30"
+    segments = [
+        Segment(texture(31), 3.0, vf=f"zoompan=z='1+0.2*in/30':{zoom},fade=t=out:st=2.2:d=0.8"),
+        Segment(texture(32), 3.0, vf=f"crop={w}:{h}:x='{w}+t*15':y={h},fade=t=in:st=0:d=0.8"),
+        Segment("testsrc2", 3.0, vf="eq=brightness='-0.06*t':eval=frame,fade=t=out:st=2.2:d=0.8"),
+        Segment("testsrc2", 3.0, vf="eq=brightness='-0.3+0.06*t':eval=frame,fade=t=in:d=0.8"),
+    ]
+    media = decode(make_clip(media_dir / "fade_edges.mp4", segments, size=SMALL, fps=FPS))
+    rows = analyze_rows(CutAnalysis, media)
+    found = [(t["kind"], t["start"], t["end"]) for r in rows for t in r["transitions"]]
+    want = [("fade_out", 2.2, 3.0), ("fade_in", 3.0, 3.8), ("fade_out", 8.2, 9.0)]
+    want += [("fade_in", 9.0, 9.8)]
+    assert [k for k, _, _ in found] == [k for k, _, _ in want], found
+    for (_, s0, e0), (_, s1, e1) in zip(found, want, strict=True):
+        assert abs(s0 - s1) <= 0.25 and abs(e0 - e1) <= 0.25, found

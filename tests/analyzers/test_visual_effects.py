@@ -63,3 +63,50 @@ def test_effect_times_and_intensity(rows):
     )
     assert found["fade_in"]["end"] == pytest.approx(0.8, abs=3 * frame)
     assert all(0 < e["intensity"] <= 1 for e in found.values())
+
+
+def no_effect_segments(tx) -> list[Segment]:
+    """Shots with no editing effect that naive detectors take for one: saturated colour,
+    a still tripod shot with sensor noise after a pan stops, black frames after a fade
+    (the fade is the only effect), a handheld pan whose speed wanders."""
+    wander = "60+40*t+25*sin(t*2.5)+6*sin(t*11)"
+    return [
+        Segment(tx(61), 2.0, vf=pan("t*30") + ",eq=saturation=2.5"),  # 0-2
+        Segment("testsrc2", 2.0),  # 2-4
+        Segment(tx(62), 3.0, vf=pan("min(t,1)*60") + ",noise=alls=6:allf=t"),  # 4-7 tripod
+        Segment("smptebars", 2.0, vf="fade=t=out:st=1.0:d=0.5"),  # 7-9: fade out 8-8.5, black
+        Segment(tx(63), 3.0, vf=f"crop={W}:{H}:x='{wander}':y='{H}+8*sin(t*3)'"),  # 9-12
+    ]
+
+
+def test_no_effect_where_there_is_none(media_dir: Path, decode, texture):
+    clip = make_clip(media_dir / "no_effects.mp4", no_effect_segments(texture), size=SMALL)
+    found = VisualEffects().detect(decode(clip), VisualEffects.make_config())
+    assert [e["kind"] for e in found] == ["fade_out"], found
+    assert found[0]["start"] == pytest.approx(8.0, abs=0.25)
+
+
+def test_tints_and_a_noisy_freeze_are_found(media_dir: Path, decode, texture):
+    """A warm grade, sepia and a teal grade are colour filters; a frame held for a second,
+    its noise included, is a freeze."""
+    segs = [
+        Segment(tx := texture(64), 1.0, vf=pan("t*30") + ",colorbalance=rs=.3:bs=-.3:rm=.3:bm=-.3:rh=.2:bh=-.2"),
+        Segment(tx, 1.0, vf=pan("t*30") + ",colorchannelmixer=.393:.769:.189:0:.349:.686:.168:0"
+                ":.272:.534:.131"),
+        Segment(tx, 1.0, vf=pan("t*30") + ",colorbalance=rs=-.3:gs=.1:bs=.3:rm=-.3:bm=.3:rh=-.2:bh=.2"),
+        Segment(texture(65), 2.0, vf=pan("t*60") + ",noise=alls=6:allf=t,loop=loop=30:size=1:"
+                "start=15,setpts=N/30/TB"),  # moving 3-3.5, held 3.5-4.5
+    ]  # fmt: skip
+    rows = analyze_rows(VisualEffects, decode(make_clip(media_dir / "tints.mp4", segs, size=SMALL)))
+    assert [r["kinds"] for r in rows] == [
+        ["color_filter"],
+        ["color_filter"],
+        ["color_filter"],
+        ["freeze"],
+        ["freeze"],
+    ]
+    freeze = next(e for r in rows for e in r["effects"] if e["kind"] == "freeze")
+    # the encoder spends a few frames refining a held picture (its blocks still change by
+    # a fraction of a grey level), so the freeze is seen up to 0.3 s late, never early
+    assert 3.5 - 0.05 <= freeze["start"] <= 3.5 + 0.3, freeze
+    assert freeze["end"] == pytest.approx(4.5, abs=0.1), freeze
