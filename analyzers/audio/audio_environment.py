@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from scipy.special import expit
 
 from analyzers.core import AudioAnalyzer, BaseConfig, Media, WeightSpec, register
 from analyzers.core.signals import level_db
@@ -117,7 +118,7 @@ class _Yamnet:
             ]  # the export takes one patch per call
         )
         centres = np.arange(len(logits)) * self.hop_s + self.win_s / 2
-        return centres, 1 / (1 + np.exp(-logits))
+        return centres, expit(logits)
 
 
 @functools.cache

@@ -222,14 +222,16 @@ def detect_language(model: Any, backend: str, audio: np.ndarray) -> dict[str, fl
 
 def voiced_languages(
     model: Any, backend: str, audio: np.ndarray, voiced: list[tuple[float, float]],
-    min_s: float = 1.0, sure: float = 0.5, sr: int = 16_000,
+    min_s: float = 1.0, sure: float = 0.5, switch_sure: float = 0.8, sr: int = 16_000,
 ) -> list[tuple[float, float, str]]:  # fmt: skip
     """(start, end, language) of each voiced stretch (stretches closer than 0.5 s joined).
 
     A stretch whose top language has probability ``sure`` or more keeps it; an unsure one
     picks the likeliest of the languages the video's sure stretches speak (a clip mixes
     few languages, and a short or accented sentence often scores near a neighbour
-    language); stretches shorter than ``min_s`` seconds take the nearest stretch's."""
+    language); a lone stretch between two of another language switches only when its
+    probability reaches ``switch_sure``; stretches shorter than ``min_s`` seconds take the
+    nearest stretch's."""
     units: list[list[float]] = []
     for a, b in voiced:
         if units and a - units[-1][1] < 0.5:
@@ -256,6 +258,12 @@ def voiced_languages(
             found.append(max(p, key=p.get))
         else:
             found.append(max(present, key=lambda c: p.get(c, 0.0)))
+    # a language holds for more than one sentence: a stretch that differs from both its
+    # neighbours, which agree, keeps its own language only when the detector is sure of it
+    for i in range(1, len(found) - 1):
+        p, lang, prev, nxt = probs[i], found[i], found[i - 1], found[i + 1]
+        if p and lang and prev and prev == nxt != lang and p[lang] < switch_sure:
+            found[i] = prev
     known = [i for i, c in enumerate(found) if c is not None]
     return [
         (a, b, str(found[i] or found[min(known, key=lambda k: abs(k - i))]))

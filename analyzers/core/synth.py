@@ -339,3 +339,47 @@ def encode_frames(out: str | Path, frames: np.ndarray, fps: float = 30, crf: int
     cmd += ["veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p", str(out)]
     subprocess.run(cmd, input=np.ascontiguousarray(frames, np.uint8).tobytes(), check=True)
     return out
+
+
+# English, then German: espeak-ng voices, sentences of everyday speech
+BILINGUAL_SENTENCES: dict[str, tuple[str, ...]] = {
+    "en": (
+        "Today we test the new kitchen gadget that everyone keeps talking about online.",
+        "It slices vegetables in seconds and cleans up without any effort at all.",
+        "The weather was lovely this morning, so we walked to the market early.",
+        "My brother bought a new bicycle last week and rides it every day.",
+        "Please remember to close the windows before you leave the house.",
+        "We are going to visit our friends by the lake this weekend.",
+    ),
+    "de": (
+        "Es schneidet Gemüse in Sekunden und ist ganz ohne Mühe wieder sauber.",
+        "Danach probieren wir ein Rezept aus, das meine Großmutter immer gekocht hat.",
+        "Das Wetter war heute Morgen herrlich, also sind wir früh zum Markt gegangen.",
+        "Mein Bruder hat letzte Woche ein neues Fahrrad gekauft und fährt jeden Tag damit.",
+        "Bitte denk daran, die Fenster zu schließen, bevor du das Haus verlässt.",
+        "Am Wochenende besuchen wir unsere Freunde am See.",
+    ),
+}
+_VOICES = {"en": "en-us", "de": "de"}
+
+
+def bilingual_clip(
+    out: str | Path, per_language: int = 2, gap: float = 1.0
+) -> tuple[Path, dict[int, str]]:
+    """A vertical clip spoken in English, then German (``per_language`` sentences of each,
+    espeak-ng, ``gap`` s between sentences), and its truth: second -> language code for
+    every second that a sentence covers for more than half of it."""
+    langs = [lang for lang in ("en", "de") for _ in range(per_language)]
+    texts = [BILINGUAL_SENTENCES[lang][i % 6] for lang in ("en", "de") for i in range(per_language)]
+    sp = speech_track(texts, lead=0.5, gap=gap, voices=[_VOICES[lang] for lang in langs])
+    truth: dict[int, str] = {}
+    for lang, (a, b) in zip(langs, sp.spans, strict=True):
+        for s in range(int(a), int(b) + 1):
+            if min(b, s + 1) - max(a, s) > 0.5:
+                truth[s] = lang
+    out = Path(out)
+    wav = write_wav(out.with_suffix(".wav"), sp.audio, sp.sr)
+    seconds = int(len(sp.audio) / sp.sr) + 1
+    make_clip(out, [Segment("color=c=0x204060", seconds)], size=(180, 320), audio=wav)
+    wav.unlink(missing_ok=True)
+    return out, truth

@@ -7,17 +7,8 @@ import re
 import pytest
 
 from analyzers.audio.speech_transcription import SpeechTranscription, Word, align_to_voice
+from corpus.score import language_accuracy, wer
 from tests.conftest import SENTENCES, analyze_with
-
-
-def wer(ref: list[str], hyp: list[str]) -> float:
-    """Word error rate: word-level Levenshtein distance over the reference length."""
-    d = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
-    return d[-1] / len(ref)
 
 
 def norm(text: str) -> list[str]:
@@ -73,45 +64,23 @@ def test_align_to_voice_moves_words_onto_the_voice():
     assert out[0].start == 0.5  # clamped to where the voice starts
 
 
-# English, then German (sentences Whisper base tells apart when spoken by espeak-ng alone:
-# the language detector's own top probability is over 0.9 for each)
-BILINGUAL = (
-    ("en-us", "Today we test the new kitchen gadget that everyone keeps talking about online."),
-    ("en-us", "It slices vegetables in seconds and cleans up without any effort at all."),
-    ("de", "Es schneidet Gemüse in Sekunden und ist ganz ohne Mühe wieder sauber."),
-    ("de", "Danach probieren wir ein Rezept aus, das meine Großmutter immer gekocht hat."),
-)
-
-
 @pytest.fixture(scope="module")
 def bilingual(media_dir, decode):
-    from analyzers.core.synth import Segment, make_clip, speech_track, write_wav
+    """English then German, two sentences each (espeak-ng), with the language of every
+    second a sentence covers for more than half of it."""
+    from analyzers.core.synth import bilingual_clip
 
-    sp = speech_track(
-        [t for _, t in BILINGUAL], lead=0.5, gap=1.0, voices=[v for v, _ in BILINGUAL]
-    )
-    seconds = int(len(sp.audio) / sp.sr) + 1
-    wav = write_wav(media_dir / "bilingual.wav", sp.audio, sp.sr)
-    clip = make_clip(
-        media_dir / "bilingual.mp4", [Segment("color=c=0x204060", seconds)], audio=wav,
-        size=(180, 320),
-    )  # fmt: skip
-    return decode(clip, "bilingual-0"), sp
+    clip, truth = bilingual_clip(media_dir / "bilingual.mp4", per_language=2)
+    return decode(clip, "bilingual-0"), truth
 
 
 @pytest.mark.parametrize("backend", ["openai", "faster"])
 def test_language_switch_shows_in_the_seconds_where_it_happens(bilingual, model_store, backend):
-    """Truth: the second each sentence's voice covers most, and its espeak-ng voice."""
-    media, sp = bilingual
+    media, truth = bilingual
     rows = analyze_with(SpeechTranscription, media, model_store, backend=backend)
-    truth = {}
-    for (voice, _), (a, b) in zip(BILINGUAL, sp.spans, strict=True):
-        for s in range(int(a), int(b) + 1):
-            inside = min(b, s + 1) - max(a, s)
-            if inside > 0.5:
-                truth[s] = voice[:2]
-    right = sum(rows[s]["language"] == lang for s, lang in truth.items())
-    assert right / len(truth) >= 0.9, [(s, rows[s]["language"], lang) for s, lang in truth.items()]
+    assert language_accuracy(rows, truth) >= 0.9, [
+        (s, rows[s]["language"], lang) for s, lang in truth.items()
+    ]
     assert {rows[s]["language"] for s in truth} == {"en", "de"}
     german = " ".join(rows[s]["text"] for s, lang in truth.items() if lang == "de").lower()
     assert "sekunden" in german or "rezept" in german, german  # transcribed as German
