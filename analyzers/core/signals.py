@@ -68,10 +68,12 @@ class FrameStats:
 
 
 def _block_peak(diff: np.ndarray, block: int = 8) -> float:
+    """Largest mean of ``diff`` over the ``block`` x ``block`` cells of a grid."""
     h, w = (diff.shape[0] // block) * block, (diff.shape[1] // block) * block
     if h == 0 or w == 0:
         return float(diff.mean()) if diff.size else 0.0
-    cells = diff[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3))
+    # an area resize by a whole factor is the block mean, in one OpenCV call
+    cells = cv2.resize(diff[:h, :w], (w // block, h // block), interpolation=cv2.INTER_AREA)
     return float(cells.max())
 
 

@@ -30,6 +30,7 @@ Kinds (each with an ``intensity`` 0-1 and its ``start``/``end`` in seconds):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,15 +215,21 @@ class VisualEffects(FrameAnalyzer):
 
     @staticmethod
     def _spikes(luma: np.ndarray, half: int, config: EffectsConfig) -> np.ndarray:
-        n = len(luma)
-        spike = np.zeros(n, bool)
-        for i in range(n):
-            # above what comes before *and* after: a cut from dark to bright is no flash
-            before, after = luma[max(0, i - half) : max(0, i - 1)], luma[i + 2 : i + 1 + half]
-            sides = [float(np.median(x)) for x in (before, after) if len(x)]
-            if sides and luma[i] - max(sides) >= config.flash_luma:
-                spike[i] = True
-        return spike
+        """Frames whose luma stands ``flash_luma`` above the median of the frames before
+        them *and* of those after them (``half`` - 1 frames each side, the neighbours
+        skipped): a cut from dark to bright is no flash."""
+        n, k = len(luma), half - 1
+        if n == 0 or k < 1:
+            return np.zeros(n, bool)
+        pad = np.r_[np.full(half + 1, np.nan), luma.astype(np.float64), np.full(half + 1, np.nan)]
+        windows = np.lib.stride_tricks.sliding_window_view(pad, k)
+        idx = np.arange(n) + half + 1  # index of frame i in pad
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows at the ends
+            before = np.nanmedian(windows[idx - 1 - k], axis=1)  # frames i-half .. i-2
+            after = np.nanmedian(windows[idx + 2], axis=1)  # frames i+2 .. i+half
+        sides = np.fmax(before, after)  # NaN only where neither side has a frame
+        return np.nan_to_num(luma - sides, nan=-np.inf) >= config.flash_luma
 
     @staticmethod
     def _freeze(add, stats, scores, a, b, fps, config: EffectsConfig) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
