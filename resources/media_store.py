@@ -109,18 +109,23 @@ class MediaStore(ConfigurableResource):
     def stage(self, src: str | os.PathLike[str], *, move: bool = False) -> tuple[str, bool]:
         """Put ``src`` into ``incoming/`` under its partition key. Returns ``(key, new)``;
         ``new`` is False when the same bytes are already stored under any name (nothing is
-        copied; a moved upload is removed, its bytes being safe in the store)."""
-        src = Path(src)
+        copied; a moved upload is removed, its bytes being safe in the store).
+
+        A symbolic link is resolved first: the store keeps the bytes, never a link (a
+        relative link would dangle in ``incoming/``), and moving a linked upload copies the
+        target's bytes and removes only the link, not the file it points to."""
+        link = Path(src)
+        src = link.resolve(strict=True)
         digest = sha256_file(src)
         existing = self.find_by_hash(digest)
         if existing is not None:  # same bytes under any name: nothing to do
             if move:
-                src.unlink()
+                link.unlink()
             return existing, False
-        key = video_key(src.stem, digest)
+        key = video_key(link.stem, digest)
         dest = self.path("incoming", f"{key}{src.suffix.lower() or '.mp4'}")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if move:
+        if move and not link.is_symlink():
             shutil.move(src, dest)
         else:
             tmp = dest.with_name(f".{dest.name}.tmp")
@@ -129,17 +134,24 @@ class MediaStore(ConfigurableResource):
             except OSError:
                 shutil.copyfile(src, tmp)
             os.replace(tmp, dest)
+            if move:
+                link.unlink()  # a linked upload: its target's bytes are stored now
         self.path("incoming", f"{key}.json").write_text(
-            json.dumps({"original_name": src.name, "sha256": digest})
+            json.dumps({"original_name": link.name, "sha256": digest})
         )
         return key, True
 
     def find_by_hash(self, sha256_hex: str) -> str | None:
-        """The key of a stored or incoming video with these bytes, if any."""
+        """The key of a stored or incoming video with these bytes, if any: a regular,
+        non-empty file (a dangling link or an emptied file does not count as stored, so
+        an upload of the same bytes is staged again rather than deleted)."""
         for folder in ("videos", "incoming"):
             for p in self.path(folder).glob(f"*-{sha256_hex[:10]}.*"):
-                if not p.name.startswith(".") and p.suffix != ".json":
-                    return p.name.split(".")[0]
+                if p.name.startswith(".") or p.suffix == ".json" or p.name.endswith(".meta.json"):
+                    continue
+                if p.is_symlink() or not p.is_file() or p.stat().st_size == 0:
+                    continue
+                return p.name.split(".")[0]
         return None
 
     def incoming_path(self, key: str) -> Path | None:

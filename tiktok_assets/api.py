@@ -35,9 +35,9 @@ def _store() -> MediaStore:
 
 
 def _instance():
-    from dagster import DagsterInstance
+    from tiktok_assets.instance import init_instance
 
-    return DagsterInstance.get()
+    return init_instance()
 
 
 def _launch(key: str, source: str) -> str:

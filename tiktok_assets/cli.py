@@ -68,11 +68,12 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     """Materialize every asset of one video in-process against the configured instance.
     Returns the process exit code."""
     _setup_env(data)
-    from dagster import DagsterInstance, materialize
+    from dagster import materialize
 
     from analyzers.core.decode import MediaError
     from resources.media_store import MediaStore
     from tiktok_assets.definitions import all_assets, build_resources
+    from tiktok_assets.instance import init_instance
     from tiktok_assets.videos import add_video
 
     store = MediaStore(root=os.environ["TIKTOK_DATA"])
@@ -83,7 +84,7 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     if not src.is_file():
         print(f"error: {src} is not a file", file=sys.stderr)
         return 2
-    instance = DagsterInstance.get()
+    instance = init_instance()
     try:
         key, _, info, reaped = add_video(instance, store, src)
     except MediaError as exc:
@@ -140,11 +141,10 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
 def status(data: str | None = None) -> int:
     """Print each video and which assets are materialized for it."""
     _setup_env(data)
-    from dagster import DagsterInstance
-
+    from tiktok_assets.instance import init_instance
     from tiktok_assets.videos import asset_names, missing_assets
 
-    instance = DagsterInstance.get()
+    instance = init_instance()
     keys = instance.get_dynamic_partitions("videos")
     if not keys:
         print(

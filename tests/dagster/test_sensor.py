@@ -127,3 +127,45 @@ def test_a_video_over_the_duration_limit_is_quarantined(tmp_path, small_clip):
     assert runs == []
     reason = store.path("quarantine", "long.mp4.reason.txt").read_text()
     assert "6 s long, over the 2 s limit" in reason
+
+
+def test_a_relative_symlink_stores_its_bytes_and_poisons_nothing(env, small_clip, tmp_path):
+    """Staging a relative link keeps the bytes, not the link; the real file and an upload
+    of the same bytes then find them stored; an upload is only deleted once its bytes are."""
+    store, instance = env
+    real = tmp_path / "clips" / "real.mp4"
+    real.parent.mkdir()
+    shutil.copyfile(small_clip, real)
+    link = tmp_path / "clips" / "link.mp4"
+    link.symlink_to("real.mp4")  # relative, as `ln -s real.mp4 link.mp4` makes it
+    key, new = store.stage(link)
+    staged = store.incoming_path(key)
+    assert new and not staged.is_symlink() and sha256_file(staged) == sha256_file(real)
+    assert store.stage(real) == (key, False)  # the same bytes, stored once
+    shutil.copyfile(small_clip, store.path("uploads", "again.mp4"))
+    _, cursor, _ = tick(store, instance)
+    runs, _, _ = tick(store, instance, cursor)
+    assert runs == [] and not store.path("uploads", "again.mp4").exists()  # safely stored
+
+    # a store whose copy is gone (a dangling link left by an older version): the upload
+    # is staged again, never deleted unstored
+    staged.unlink()
+    staged.symlink_to("gone.mp4")
+    shutil.copyfile(small_clip, store.path("uploads", "third.mp4"))
+    _, cursor, _ = tick(store, instance)
+    runs, _, _ = tick(store, instance, cursor)
+    assert len(runs) == 1 and runs[0].partition_key == "third-" + key.rsplit("-", 1)[1]
+    assert sha256_file(store.incoming_path(runs[0].partition_key)) == sha256_file(real)
+
+
+def test_an_uploaded_symlink_moves_its_bytes_and_leaves_the_target(env, small_clip, tmp_path):
+    store, instance = env
+    target = tmp_path / "outside.mp4"
+    shutil.copyfile(small_clip, target)
+    store.path("uploads", "linked.mp4").symlink_to(target)
+    _, cursor, _ = tick(store, instance)
+    runs, _, _ = tick(store, instance, cursor)
+    assert len(runs) == 1
+    assert target.exists() and not store.path("uploads", "linked.mp4").exists()
+    staged = store.incoming_path(runs[0].partition_key)
+    assert not staged.is_symlink() and sha256_file(staged) == sha256_file(target)
