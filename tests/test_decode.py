@@ -93,8 +93,10 @@ def test_broken_inputs_get_reasons(tmp_path, small_clip):
     ffmpeg("-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", str(audio_only))
     with pytest.raises(MediaError, match="empty file"):
         probe(empty)
-    with pytest.raises(MediaError, match="not a video file"):
+    with pytest.raises(MediaError, match="not a video file") as err:
         probe(text)
+    # words a user can read: no FFmpeg error number, no path repeated
+    assert str(err.value) == "not a video file (invalid data found when processing input)"
     with pytest.raises(MediaError, match="no video stream"):
         probe(audio_only)
 

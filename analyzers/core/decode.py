@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -110,11 +111,23 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
+def reason(exc: BaseException) -> str:
+    """What went wrong, in words: FFmpeg's own message without its error number and the
+    path (``[Errno 1094995529] Invalid data found when processing input: 'x.mp4'`` ->
+    ``invalid data found when processing input``)."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(text)).strip()
+    filename = getattr(exc, "filename", None)
+    if filename:
+        text = text.replace(f": '{filename}'", "").replace(f": {filename}", "")
+    return (text[:1].lower() + text[1:]) if text else type(exc).__name__
+
+
 def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, OSError) as exc:
-        raise MediaError(f"not a video file: {exc}") from exc
+        raise MediaError(f"not a video file ({reason(exc)})") from exc
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -134,7 +147,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
                 first = frame
                 break
         except av.FFmpegError as exc:
-            raise MediaError(f"video stream cannot be decoded: {exc}") from exc
+            raise MediaError(f"video stream cannot be decoded ({reason(exc)})") from exc
         if first is None:
             raise MediaError("video stream has no decodable frames")
         rotation = _rotation_of(first)
@@ -339,14 +352,14 @@ def decode_video(
                     on_screen = (last_t, frame)
                     drain(16)
             except (av.FFmpegError, MediaError) as exc:
-                error = f"decoding stopped at {max(last_t, 0):.2f} s: {exc}"
+                error = f"decoding stopped at {max(last_t, 0):.2f} s ({reason(exc)})"
             if on_screen is not None:
                 end = last_t + 1.0 / fps
                 owe_until(n_seconds_for(end))  # the last frame stays on screen until the end
             try:
                 drain(0)  # frames decoded before an error are good: keep them
             except MediaError as exc:
-                error = f"decoding stopped at {max(last_t, 0):.2f} s: {exc}"
+                error = f"decoding stopped at {max(last_t, 0):.2f} s ({exc})"
                 for *_, fut in pending:
                     fut.cancel()
     if not l_idx:

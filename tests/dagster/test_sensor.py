@@ -88,6 +88,7 @@ def test_bad_files_are_quarantined_with_a_reason(env, tmp_path, small_clip):
     assert "no video stream" in reasons["voice.m4a"]
     assert "not a video file" in reasons["truncated.mp4"]
     assert sorted(p.name for p in up.iterdir()) == ["subdir"]
+    assert not any("Errno" in r for r in reasons.values()), reasons
 
 
 def test_at_most_n_files_per_tick(env, small_clip, silent_clip, monkeypatch):
