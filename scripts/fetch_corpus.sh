@@ -24,7 +24,7 @@ if [ ! -s "$dir/vtest.avi" ] || [ ! -s "$dir/librivox/transcription" ]; then
   echo "corpus: downloading Debian packages opencv-doc and pocketsphinx-testdata (not installed)"
   # apt-get download writes into the current folder; it needs the package lists
   if ! (cd "$work" && apt-get download opencv-doc pocketsphinx-testdata >/dev/null 2>&1); then
-    $sudo apt-get update -qq
+    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
     (cd "$work" && apt-get download opencv-doc pocketsphinx-testdata >/dev/null)
   fi
   dpkg-deb --fsys-tarfile "$work"/opencv-doc_*.deb \
