@@ -9,7 +9,7 @@ Which frames a second gets (the contract analyzers rely on): the sampled stream 
 frames at ``sample_fps`` targets, and every second ``0..n_seconds-1`` in which a frame is
 on screen gets at least one sampled frame: when no target fell inside it (a clip lasting
 4.2 s has only 0.2 s of its last second; a 29.97 fps clip of 4.004 s shows its last frame
-for the first 4 ms of second 4), the frame on screen at the second's start is sampled for
+for the first 4 ms of second 4), the last frame on screen in that second is sampled for
 it: its own last frame, or the previous second's last frame when no frame begins in it. A
 second with no frame on screen (video starting after the audio) has no sampled frame,
 and frame analyzers write nulls / empty lists there. The low-resolution stream holds every
