@@ -127,7 +127,7 @@ def speech_clip(
     ``music_db``, music plays under the speech at that level relative to the speech's RMS
     (a 120 BPM click track with a chord: real speech, generated music). The picture is
     generated; the speech and its transcript are the corpus'."""
-    from analyzers.core.synth import Segment, click_track, make_clip, write_wav
+    from analyzers.core.synth import audio_clip, click_track
 
     parts, utts, t, sr = [], [], 0.5, 16_000
     parts.append(np.zeros(int(0.5 * sr), np.float32))
@@ -146,9 +146,5 @@ def speech_clip(
         rms = lambda x: float(np.sqrt(np.mean(np.square(x))) + 1e-9)  # noqa: E731
         music = music * rms(speech) / rms(music) * 10 ** (music_db / 20)
         speech = speech + music.astype(np.float32)
-    out = Path(out)
-    wav = write_wav(out.with_suffix(".wav"), speech, sr)
     seconds = int(np.ceil(len(speech) / sr))
-    make_clip(out, [Segment("color=c=0x303848", seconds)], size=(180, 320), audio=wav)
-    wav.unlink(missing_ok=True)
-    return out, utts
+    return audio_clip(out, speech, sr, seconds=seconds, colour="0x303848"), utts

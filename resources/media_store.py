@@ -147,7 +147,7 @@ class MediaStore(ConfigurableResource):
         an upload of the same bytes is staged again rather than deleted)."""
         for folder in ("videos", "incoming"):
             for p in self.path(folder).glob(f"*-{sha256_hex[:10]}.*"):
-                if p.name.startswith(".") or p.suffix == ".json" or p.name.endswith(".meta.json"):
+                if p.name.startswith(".") or p.suffix == ".json":
                     continue
                 if p.is_symlink() or not p.is_file() or p.stat().st_size == 0:
                     continue

@@ -314,12 +314,10 @@ def transcribe(
     words: list[Word] = []
     segments: list[tuple[float, float, float]] = []
     spoken: dict[str, float] = {}
-    for a, b, code in parts:
-        piece = audio[int(a * sr) : int(b * sr)] if len(parts) > 1 else audio
-        off = a if len(parts) > 1 else 0.0
-        tr = _transcribe_once(model, piece, code, config, device, mode)
-        words += [Word(w.word, w.start + off, w.end + off, w.probability) for w in tr.words]
-        segments += [(x + off, y + off, p) for x, y, p in tr.segments]
+    for a, b, code in parts:  # one part spans the whole track: a is 0, b its end
+        tr = _transcribe_once(model, audio[int(a * sr) : int(b * sr)], code, config, device, mode)
+        words += [Word(w.word, w.start + a, w.end + a, w.probability) for w in tr.words]
+        segments += [(x + a, y + a, p) for x, y, p in tr.segments]
     for a, b, code in _voiced_in_parts(parts, voiced):
         spoken[code] = spoken.get(code, 0.0) + b - a
     main = max(spoken, key=spoken.get) if spoken else None

@@ -245,10 +245,15 @@ def _scale(
     return out_small, out_big
 
 
+def _start_s(container: av.container.InputContainer) -> float | None:
+    """The container's start time in seconds (None when it does not say)."""
+    return container.start_time / 1_000_000 if container.start_time is not None else None
+
+
 def _declared_end(container: av.container.InputContainer, vs: av.VideoStream) -> float:
     """Where the container says the video stream ends, in seconds from the container's
     start (0 when it does not say)."""
-    start = container.start_time / 1_000_000 if container.start_time is not None else 0.0
+    start = _start_s(container) or 0.0
     if vs.duration and vs.time_base:
         own = float(vs.start_time * vs.time_base) if vs.start_time is not None else start
         return own - start + float(vs.duration * vs.time_base)
@@ -281,7 +286,7 @@ def decode_video(
         vs.thread_type = "AUTO"
         rate = vs.average_rate or vs.guessed_rate
         fps = float(rate) if rate else 30.0
-        t0 = container.start_time / 1_000_000 if container.start_time is not None else None
+        t0 = _start_s(container)
         declared = _declared_end(container, vs)
         step = 1.0 / config.sample_fps
         next_target = 0.5 * step
@@ -303,20 +308,20 @@ def decode_video(
                 small, big = fut.result()
                 if in_low and small is not None:
                     lowres.append(small)
-                    l_idx.append((len(l_idx), t_frame, int(np.floor(t_frame + 1e-9))))
+                    l_idx.append((len(l_idx), t_frame, sec))
                 if in_sampled and big is not None:
                     sampled.append(big)
                     s_idx.append((len(s_idx), t_frame, sec))
 
         def owe_until(sec: int) -> None:
-            """Give seconds sampled_upto+1 .. sec-1 the frame on screen at their start."""
+            """Give seconds sampled_upto+1 .. sec-1 the last frame on screen in them (the
+            frame last decoded, whose own second is at most sampled_upto+1)."""
             nonlocal sampled_upto
             assert sizes is not None
             while on_screen is not None and sampled_upto < sec - 1:
                 sampled_upto += 1
-                if sampled_upto >= int(np.floor(on_screen[0] + 1e-9)):
-                    fut = pool.submit(_scale, on_screen[1], sizes, rotation, False, True)
-                    pending.append((on_screen[0], sampled_upto, False, True, fut))
+                fut = pool.submit(_scale, on_screen[1], sizes, rotation, False, True)
+                pending.append((on_screen[0], sampled_upto, False, True, fut))
             sampled_upto = max(sampled_upto, sec - 1)
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scale") as pool:
@@ -492,12 +497,13 @@ def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16_000) -> np.
         stream.thread_type = "AUTO"
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks: list[np.ndarray] = []
-        t0 = container.start_time / 1_000_000 if container.start_time is not None else None
+        t0 = _start_s(container)
         try:
             for frame in container.decode(stream):
-                if not chunks and frame.pts is not None and frame.time_base is not None:
-                    lead = float(frame.pts * frame.time_base) - (t0 or 0.0)
-                    if t0 is not None and lead > 0.5 / sample_rate:
+                stamped = frame.pts is not None and frame.time_base is not None
+                if not chunks and t0 is not None and stamped:
+                    lead = float(frame.pts * frame.time_base) - t0
+                    if lead > 0.5 / sample_rate:
                         chunks.append(np.zeros(round(lead * sample_rate), np.float32))
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray().reshape(-1))

@@ -377,9 +377,24 @@ def bilingual_clip(
         for s in range(int(a), int(b) + 1):
             if min(b, s + 1) - max(a, s) > 0.5:
                 truth[s] = lang
-    out = Path(out)
-    wav = write_wav(out.with_suffix(".wav"), sp.audio, sp.sr)
     seconds = int(len(sp.audio) / sp.sr) + 1
-    make_clip(out, [Segment("color=c=0x204060", seconds)], size=(180, 320), audio=wav)
-    wav.unlink(missing_ok=True)
-    return out, truth
+    return audio_clip(out, sp.audio, sp.sr, seconds=seconds), truth
+
+
+def audio_clip(
+    out: str | Path,
+    samples: np.ndarray,
+    sr: int,
+    *,
+    seconds: float,
+    colour: str = "0x204060",
+    size: tuple[int, int] = (180, 320),
+) -> Path:
+    """A still ``colour`` card ``seconds`` long whose sound is ``samples`` (mono float32 at
+    ``sr`` Hz): for analyzers of speech and sound, where the picture does not matter."""
+    out = Path(out)
+    wav = write_wav(out.with_suffix(".wav"), samples, sr)
+    try:
+        return make_clip(out, [Segment(f"color=c={colour}", seconds)], size=size, audio=wav)
+    finally:
+        wav.unlink(missing_ok=True)

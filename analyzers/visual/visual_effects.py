@@ -197,12 +197,7 @@ class VisualEffects(FrameAnalyzer):
             for i, j in self._freeze(add, stats, scores, a, b, fps, config):
                 velocity[i : j + 1] = np.nan  # a freeze is its own effect, not a change of pace
             self._blur(add, sharp, a, b, fps, config)
-            steady = _nan_smooth(velocity[a:b], width)
-            speed = np.full(n, np.nan)
-            speed[a:b] = np.hypot(steady[:, 0], steady[:, 1]) + np.abs(steady[:, 2])
-            smooth = np.full_like(velocity, np.nan)
-            smooth[a:b] = steady
-            self._speed_ramp(add, speed, smooth, a, b, fps, config)
+            self._speed_ramp(add, _nan_smooth(velocity[a:b], width), a, fps, config)
         zoom = np.where(measured, gm.zoom, 0.0)
         zoom_rate = np.convolve(zoom * fps, np.ones(5) / 5, mode="same")
         fast = (np.abs(zoom_rate) >= config.zoom_ramp_rate) & measured
@@ -269,13 +264,14 @@ class VisualEffects(FrameAnalyzer):
                 add("blur", a + r0, a + r1, 1 - ratio)
 
     @staticmethod
-    def _speed_ramp(add, speed, velocity, a, b, fps, config: EffectsConfig) -> None:  # type: ignore[no-untyped-def]
+    def _speed_ramp(add, velocity, a, fps, config: EffectsConfig) -> None:  # type: ignore[no-untyped-def]
         """The strongest change of a steady camera move's speed between neighbouring half
-        seconds. ``speed``: frame sizes per second per frame (NaN: no estimate);
-        ``velocity``: (n, 3) per-frame dx, dy, zoom rates, for the direction."""
+        seconds of the shot starting at frame ``a``. ``velocity``: the shot's (n, 3)
+        smoothed per-frame dx, dy, zoom rates (NaN: no estimate)."""
+        speed = np.hypot(velocity[:, 0], velocity[:, 1]) + np.abs(velocity[:, 2])
         w = max(3, round(0.5 * fps))
         best, at = 0.0, -1
-        for i in range(a + 1 + w, b - w + 1):
+        for i in range(1 + w, len(speed) - w + 1):
             before, after = speed[i - w : i], speed[i : i + w]
             if np.isnan(before).any() or np.isnan(after).any():
                 continue
@@ -288,7 +284,7 @@ class VisualEffects(FrameAnalyzer):
             if steady <= config.speed_steady and cos >= 0.8:
                 best, at = hi / lo, i
         if best >= config.speed_ratio:
-            add("speed_ramp", at, at, 1 - 1 / best)  # the first frame at the new speed
+            add("speed_ramp", a + at, a + at, 1 - 1 / best)  # the first frame at the new speed
 
     @staticmethod
     def _color_filter(add, media: Media, config: EffectsConfig) -> None:  # type: ignore[no-untyped-def]
