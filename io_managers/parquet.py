@@ -104,9 +104,13 @@ class ParquetIOManager(ConfigurableIOManager):
             }
         )
 
-    def load_input(self, context: InputContext) -> pa.Table:
+    def load_input(self, context: InputContext) -> pa.Table | None:
+        """The upstream table; ``None`` for a missing one when the input's metadata says
+        ``allow_missing`` (an analyzer skipped for lack of weights), else an error."""
         path = self._path(context)
         if not path.exists():
+            if (context.metadata or {}).get("allow_missing"):
+                return None
             raise FileNotFoundError(
                 f"upstream {context.asset_key.to_user_string()} has no Parquet at {path}"
             )

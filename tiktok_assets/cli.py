@@ -66,7 +66,9 @@ def _failures(result: Any) -> list[str]:
 
 def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = None) -> int:
     """Materialize every asset of one video in-process against the configured instance.
-    Returns the process exit code."""
+    Returns the process exit code: 0 done, 1 a step failed, 2 the input cannot be analysed,
+    3 (``EXIT_SKIPPED``) done with analyzers skipped because their real weights are missing
+    (weights policy ``real``; the summary says how to fetch each)."""
     _setup_env(data)
     from dagster import materialize
 
@@ -74,6 +76,7 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     from resources.media_store import MediaStore
     from tiktok_assets.definitions import all_assets, build_resources
     from tiktok_assets.instance import init_instance
+    from tiktok_assets.plan import EXIT_SKIPPED, run_selection, skipped_analyzers
     from tiktok_assets.videos import add_video
 
     store = MediaStore(root=os.environ["TIKTOK_DATA"])
@@ -98,12 +101,18 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
         file=sys.stderr,
     )
     os.environ["TIKTOK_PROGRESS"] = "1"
+    resources = build_resources(os.environ["TIKTOK_DATA"], weights)
+    assets = all_assets()
+    skipped = skipped_analyzers(resources["model_store"])
+    for s in skipped:
+        print(f"skipping {s.analyzer}: {s.reason()}", file=sys.stderr)
     t0 = time.perf_counter()
     result = materialize(
-        all_assets(),
+        assets,
         instance=instance,
         partition_key=key,
-        resources=build_resources(os.environ["TIKTOK_DATA"], weights),
+        resources=resources,
+        selection=run_selection(skipped, [k for a in assets for k in a.keys]),
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         tags={"tiktok/source": src.name, "tiktok/entry": "cli"},
@@ -135,13 +144,24 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
         for line in _failures(result):
             print(f"error: {line}", file=sys.stderr)
         return 1
+    if skipped:
+        print(
+            f"\ndone, with {len(skipped)} analyzer(s) skipped (no real weights; exit code "
+            f"{EXIT_SKIPPED}). Fetch them, then run the same command again:"
+        )
+        for s in skipped:
+            print(f"  {s.analyzer:<24} " + " && ".join(s.commands))
+        print("or analyze with random weights in their place: --weights auto")
+        return EXIT_SKIPPED
     return 0
 
 
 def status(data: str | None = None) -> int:
     """Print each video and which assets are materialized for it."""
     _setup_env(data)
+    from resources.models import ModelStore
     from tiktok_assets.instance import init_instance
+    from tiktok_assets.plan import skipped_analyzers
     from tiktok_assets.videos import asset_names, missing_assets
 
     instance = init_instance()
@@ -152,9 +172,11 @@ def status(data: str | None = None) -> int:
         )
         return 0
     total = len(asset_names())
+    skipped = {s.analyzer for s in skipped_analyzers(ModelStore())}
     print(f"{'video':<40} {'assets':>8}  missing")
     for k, missing in missing_assets(instance, keys).items():
-        print(f"{k:<40} {total - len(missing):>3}/{total:<4}  {', '.join(missing) or '-'}")
+        named = [f"{m} (skipped: no real weights)" if m in skipped else m for m in missing]
+        print(f"{k:<40} {total - len(missing):>3}/{total:<4}  {', '.join(named) or '-'}")
     return 0
 
 

@@ -18,6 +18,7 @@ from dagster import (
 from analyzers.core.registry import all_analyzers
 from analyzers.core.schema import KEY_COLUMNS
 from resources.media_store import MediaStore
+from resources.models import ModelStore
 from tiktok_assets.measure import peak_rss_mb, progress, timed
 from tiktok_assets.partitions import videos
 
@@ -60,18 +61,25 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
     @asset(
         partitions_def=videos,
         group_name="intelligence",
-        ins={n: AssetIn(key=n) for n in names},
+        # an analyzer left out of the run (weights missing) has no table: joined without it
+        ins={n: AssetIn(key=n, metadata={"allow_missing": True}) for n in names},
         kinds={"parquet"},
         io_manager_key="io_manager",
     )
-    def cross_analyzer_intelligence(context: AssetExecutionContext, **tables: pa.Table) -> pa.Table:
+    def cross_analyzer_intelligence(
+        context: AssetExecutionContext, **inputs: pa.Table | None
+    ) -> pa.Table:
         """Every analyzer joined on (video_id, second): one row per second, one column per
-        analyzer output, prefixed ``<analyzer>__``."""
+        analyzer output, prefixed ``<analyzer>__``. Analyzers with no table for the video
+        (skipped for lack of weights) are left out and listed in the metadata."""
+        tables = {n: t for n, t in inputs.items() if t is not None}
+        absent = sorted(n for n, t in inputs.items() if t is None)
         with timed() as t:
             matrix = join_tables(tables)
         progress(context, f"cross_analyzer_intelligence: {matrix.num_rows} x {matrix.num_columns}")
         context.add_output_metadata(
             {
+                "absent_analyzers": MetadataValue.json(absent),
                 "analyzers": len(tables),
                 "columns": matrix.num_columns,
                 "seconds": matrix.num_rows,
@@ -88,15 +96,26 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
         kinds={"html"},
     )
     def video_report(
-        context: AssetExecutionContext, matrix: pa.Table, media_store: MediaStore
+        context: AssetExecutionContext,
+        matrix: pa.Table,
+        media_store: MediaStore,
+        model_store: ModelStore,
     ) -> MaterializeResult:
         """HTML report with per-second plots for one video (``reports/<key>/index.html``)."""
+        from tiktok_assets.plan import skipped_analyzers
         from tiktok_assets.report import write_report
 
         key = context.partition_key
-        runs = {n: latest_metadata(context.instance, n, key) for n in names}
+        joined = {c.split(SEP, 1)[0] for c in matrix.column_names if SEP in c}
+        runs = {n: latest_metadata(context.instance, n, key) for n in names if n in joined}
+        skipped = {s.analyzer: s.reason() for s in skipped_analyzers(model_store)}
+        notes = [
+            f"{n}: not analysed: {skipped.get(n, 'no table for this video')}"
+            for n in names
+            if n not in joined
+        ]
         with timed() as t:
-            path = write_report(matrix, runs, media_store.path("reports", key), key)
+            path = write_report(matrix, runs, media_store.path("reports", key), key, notes)
         progress(context, f"video_report: {path}")
         return MaterializeResult(
             metadata={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,14 @@ def _plot(matrix: pa.Table, out: Path) -> list[str]:
 
 
 def write_report(
-    matrix: pa.Table, runs: dict[str, dict[str, Any]], out_dir: Path, video_id: str
+    matrix: pa.Table,
+    runs: dict[str, dict[str, Any]],
+    out_dir: Path,
+    video_id: str,
+    notes: Sequence[str] = (),
 ) -> Path:
-    """Write ``index.html`` and its PNG plots into ``out_dir``; returns the HTML path."""
+    """Write ``index.html`` and its PNG plots into ``out_dir``; returns the HTML path.
+    ``notes``: lines a reader must see first (analyzers not run, seconds not decoded)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     images = _plot(matrix, out_dir)
     random = [n for n, m in runs.items() if m.get("weights_mode") == "random"]
@@ -100,6 +106,9 @@ def write_report(
         if random
         else ""
     )
+    if notes:
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        banner += f'<div style="background:#fff8c5;padding:4px 12px"><ul>{items}</ul></div>'
     body = "".join(f'<img src="{i}" style="max-width:100%"><br>' for i in images)
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>{html.escape(video_id)}: video report</title>

