@@ -77,6 +77,7 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     from tiktok_assets.definitions import all_assets, build_resources
     from tiktok_assets.instance import init_instance
     from tiktok_assets.plan import EXIT_SKIPPED, run_selection, skipped_analyzers
+    from tiktok_assets.pool_guard import report_pool_waits
     from tiktok_assets.videos import add_video
 
     store = MediaStore(root=os.environ["TIKTOK_DATA"])
@@ -107,16 +108,17 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     for s in skipped:
         print(f"skipping {s.analyzer}: {s.reason()}", file=sys.stderr)
     t0 = time.perf_counter()
-    result = materialize(
-        assets,
-        instance=instance,
-        partition_key=key,
-        resources=resources,
-        selection=run_selection(skipped, [k for a in assets for k in a.keys]),
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        tags={"tiktok/source": src.name, "tiktok/entry": "cli"},
-    )
+    with report_pool_waits(lambda msg: print(msg, file=sys.stderr, flush=True)):
+        result = materialize(
+            assets,
+            instance=instance,
+            partition_key=key,
+            resources=resources,
+            selection=run_selection(skipped, [k for a in assets for k in a.keys]),
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            tags={"tiktok/source": src.name, "tiktok/entry": "cli"},
+        )
     wall = time.perf_counter() - t0
     rows = _summary(result)
     print(f"\n{'asset':<30}{'rows':>6}{'time s':>9}  weights")

@@ -19,6 +19,7 @@ from analyzers.core.registry import all_analyzers
 from resources.media_store import AUDIO_RATE, MediaStore, atomic_write_bytes, sha256_file
 from tiktok_assets.measure import peak_rss_mb, progress, timed
 from tiktok_assets.partitions import videos
+from tiktok_assets.pool_guard import mark_worker
 
 GROUP = "ingest"
 
@@ -40,6 +41,7 @@ def _stored(context: AssetExecutionContext, store: MediaStore) -> tuple[str, Pat
 @asset(partitions_def=videos, group_name=GROUP, kinds={"video"})
 def video_file(context: AssetExecutionContext, media_store: MediaStore) -> MaterializeResult:
     """Immutable copy of the uploaded file in ``videos/``, checked against its key's hash."""
+    mark_worker(context.instance, context.run_id)  # for the reaper
     key = context.partition_key
     with timed() as t:
         stored = media_store.video_path(key)
@@ -84,6 +86,7 @@ def video_file(context: AssetExecutionContext, media_store: MediaStore) -> Mater
 def video_metadata(context: AssetExecutionContext, media_store: MediaStore) -> MaterializeResult:
     """Container facts: duration (s), fps, display width/height with phone rotation applied,
     rotation (degrees), codecs, has_audio, frame count, bit rate."""
+    mark_worker(context.instance, context.run_id)  # for the reaper
     key, path = _stored(context, media_store)
     with timed() as t:
         try:
@@ -115,6 +118,7 @@ def segment_frames(context: AssetExecutionContext, media_store: MediaStore) -> M
     """The only video decode: sampled frames per second at working resolution
     (``frames.npy``) plus every frame small (``lowres.npy``), with frame -> second/pts
     indexes. Written to a temp folder and swapped in, so a failed decode loses nothing."""
+    mark_worker(context.instance, context.run_id)  # for the reaper
     key, path = _stored(context, media_store)
     cfg = DecodeConfig(sample_fps=default_sample_fps())
     final = media_store.frames_dir(key)
@@ -165,6 +169,7 @@ def segment_frames(context: AssetExecutionContext, media_store: MediaStore) -> M
 def audio_track(context: AssetExecutionContext, media_store: MediaStore) -> MaterializeResult:
     """The only audio decode: 16 kHz mono float32 in ``audio/<key>.npy``. A video without
     audio gets an explicit empty track and ``has_audio=false``."""
+    mark_worker(context.instance, context.run_id)  # for the reaper
     key, path = _stored(context, media_store)
     with timed() as t:
         try:

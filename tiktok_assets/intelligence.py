@@ -21,6 +21,7 @@ from resources.media_store import MediaStore
 from resources.models import ModelStore
 from tiktok_assets.measure import peak_rss_mb, progress, timed
 from tiktok_assets.partitions import videos
+from tiktok_assets.pool_guard import mark_worker
 
 SEP = "__"
 
@@ -72,6 +73,7 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
         """Every analyzer joined on (video_id, second): one row per second, one column per
         analyzer output, prefixed ``<analyzer>__``. Analyzers with no table for the video
         (skipped for lack of weights) are left out and listed in the metadata."""
+        mark_worker(context.instance, context.run_id)  # for the reaper
         tables = {n: t for n, t in inputs.items() if t is not None}
         absent = sorted(n for n, t in inputs.items() if t is None)
         with timed() as t:
@@ -105,6 +107,7 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
         from tiktok_assets.plan import skipped_analyzers
         from tiktok_assets.report import write_report
 
+        mark_worker(context.instance, context.run_id)  # for the reaper
         key = context.partition_key
         joined = {c.split(SEP, 1)[0] for c in matrix.column_names if SEP in c}
         runs = {n: latest_metadata(context.instance, n, key) for n in names if n in joined}

@@ -37,7 +37,7 @@ from resources.models import ModelStore
 from tiktok_assets.ingest import media_dep_keys
 from tiktok_assets.measure import progress
 from tiktok_assets.partitions import videos
-from tiktok_assets.pool_guard import POOL, worker_tags
+from tiktok_assets.pool_guard import POOL, mark_worker
 
 
 def file_overrides() -> dict[str, dict[str, Any]]:
@@ -127,7 +127,7 @@ def build_stage_asset(
         gpu: GpuResource,
     ) -> Iterator[Output[Any]]:
         key = context.partition_key
-        context.instance.add_run_tags(context.run_id, worker_tags())  # for the reaper
+        mark_worker(context.instance, context.run_id)  # for the reaper
         selected = [n for n in by_name if AssetKey(n) in context.selected_asset_keys]
         overrides = file_overrides()
         for name, values in (

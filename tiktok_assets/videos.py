@@ -10,7 +10,7 @@ from analyzers.core.decode import VideoInfo
 from resources.media_store import MediaStore
 from tiktok_assets.definitions import defs
 from tiktok_assets.partitions import videos
-from tiktok_assets.pool_guard import ensure_pool, reap_dead_runs
+from tiktok_assets.pool_guard import ensure_pool, reap_dead_runs, sweep_temp
 
 
 class AddedVideo(NamedTuple):
@@ -30,6 +30,7 @@ def add_video(
     key, new = store.stage(path)
     ensure_pool(instance)
     reaped = reap_dead_runs(instance)
+    sweep_temp(instance, store.path())
     instance.add_dynamic_partitions(videos.name, [key])
     return AddedVideo(key, new, info, reaped)
 

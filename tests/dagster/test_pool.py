@@ -228,3 +228,86 @@ def test_two_runs_together_lease_different_devices(tmp_path, two_clips):
             latest_metadata(instance, "pool_probe", r["video"])["device_lease"] for r in records
         ]
     assert sorted(leases) == ["cpu:0#0", "cpu:1#0"], leases
+
+
+_DECODE_ONLY = """
+import sys
+from pathlib import Path
+from dagster import AssetKey, DagsterInstance
+from tests.dagster.helpers import run_video
+keys = ("video_file", "video_metadata", "segment_frames")
+run_video(Path(sys.argv[1]), DagsterInstance.get(), Path(sys.argv[2]),
+          selection=[AssetKey(k) for k in keys])
+"""
+
+
+def test_a_run_killed_outside_the_pool_is_failed_and_its_temp_removed(tmp_path):
+    """SIGKILL a run in the middle of its decode (no pool slot held): the run would stay
+    STARTED forever and count against max_concurrent_runs; the reaper fails it, and the
+    sweep removes the half-written frames folder once no live run works on that video."""
+    from tiktok_assets.pool_guard import PID, reap_dead_runs, sweep_temp
+
+    clip = make_clip(tmp_path / "long.mp4", [Segment("testsrc2", 20.0)], size=(720, 1280), fps=30)
+    home, data = tmp_path / "home", tmp_path / "data"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DECODE_ONLY, str(clip), str(data)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    tmp_frames: list[Path] = []
+    while not tmp_frames and time.time() < deadline and proc.poll() is None:
+        tmp_frames = list((data / "frames").glob(".*.tmp")) if (data / "frames").is_dir() else []
+        time.sleep(0.02)
+    assert tmp_frames, "the decode never started (or finished before it could be killed)"
+    with DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        assert PID in run.tags and run.tags[PID] == str(proc.pid)
+        assert reap_dead_runs(instance) == []  # alive: left alone
+        assert sweep_temp(instance, data) == []  # its video is being worked on
+        proc.kill()
+        proc.wait()
+        assert instance.get_run_by_id(run.run_id).status.value == "STARTED"  # stuck
+        assert reap_dead_runs(instance) == [run.run_id]
+        failed = instance.get_run_by_id(run.run_id)
+        assert failed.status.value == "FAILURE"
+        assert tmp_frames[0].exists()
+        assert sweep_temp(instance, data) == tmp_frames
+        assert not tmp_frames[0].exists()
+        assert reap_dead_runs(instance) == []
+
+
+def test_a_run_waiting_for_the_pool_is_told_who_holds_it(tmp_path):
+    """A run of this process whose stage waits for the gpu slot gets a message naming the
+    run, video and step that hold the slot; nothing while it does not wait."""
+    from dagster._core.test_utils import create_run_for_test
+
+    from tiktok_assets.pool_guard import PID, ensure_pool, pool_wait_message
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    with DagsterInstance.from_config(str(home)) as instance:
+        ensure_pool(instance)
+        holder = create_run_for_test(
+            instance, job_name="analyze_video", tags={"dagster/partition": "other-0123456789"}
+        )
+        mine = create_run_for_test(instance, job_name="analyze_video", tags={PID: str(os.getpid())})
+        storage = instance.event_log_storage
+        assert storage.claim_concurrency_slot("gpu", holder.run_id, "stage1_heavy").is_claimed
+        assert pool_wait_message(instance, os.getpid()) is None  # nobody of ours waits
+        assert not storage.claim_concurrency_slot("gpu", mine.run_id, "stage1_heavy").is_claimed
+        msg = pool_wait_message(instance, os.getpid())
+        assert msg is not None
+        assert f"run {holder.run_id[:8]} (video other-0123456789, stage1_heavy" in msg
+        assert pool_wait_message(instance, os.getpid() + 1) is None  # another process's run
+        storage.free_concurrency_slots_for_run(holder.run_id)
+        storage.free_concurrency_slots_for_run(mine.run_id)
+        assert pool_wait_message(instance, os.getpid()) is None
