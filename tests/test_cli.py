@@ -48,17 +48,22 @@ def test_analyze_status_and_bad_file(isolated, small_clip, tmp_path):
 
 
 def test_first_run_skips_analyzers_without_weights(isolated, small_clip, tmp_path):
-    """The README's first command, as a new user types it (no --weights: policy real):
-    it succeeds; speech_emotion, whose weights no package ships, is skipped (no table, no
-    random output), named with the command that fetches it; the matrix and the report are
-    made without it; exit code 3 says "done, with analyzers skipped"."""
+    """The README's first command, as a new user types it (no --weights: policy real),
+    on a file with a damaged middle: it succeeds; speech_emotion, whose weights no package
+    ships, is skipped (no table, no random output), named with the command that fetches
+    it; the matrix and the report are made without it; exit code 3 says "done, with
+    analyzers skipped". The damaged packets are skipped, not the rest of the video: the
+    summary and the report say how much picture was analysed."""
     import os
 
     import pyarrow.parquet as pq
 
+    from analyzers.core.synth import damaged_copy
+
+    clip = damaged_copy(small_clip, tmp_path / "damaged.mp4", start=0.4, length=0.25)
     env = {k: v for k, v in os.environ.items() if k != "TIKTOK_WEIGHTS"}
     env["PYTHONPATH"] = str(REPO)
-    out = cli("analyze", str(small_clip), env=env, cwd=tmp_path)
+    out = cli("analyze", str(clip), env=env, cwd=tmp_path)
     assert out.returncode == 3, out.stderr[-3000:]
     assert "skipping speech_emotion: real weights wav2vec2-ser missing" in out.stderr
     assert "done, with 1 analyzer(s) skipped" in out.stdout
@@ -74,6 +79,10 @@ def test_first_run_skips_analyzers_without_weights(isolated, small_clip, tmp_pat
     assert matrix.num_rows == 6
     report = (data / "reports" / key / "index.html").read_text()
     assert "speech_emotion: not analysed: real weights wav2vec2-ser missing" in report
+    note = next(line for line in out.stdout.splitlines() if line.startswith("note: analysed"))
+    analysed = float(note.split()[2])
+    assert 3.0 < analysed < 5.8 and "of 6.00 s" in note and "damaged video packet" in note
+    assert "picture analysed for" in report
     # real weights, not random ones, for everything that ran
     assert "weights=random" not in out.stderr and "weights=real" in out.stderr
 

@@ -2,14 +2,16 @@
 (variable frame rate), broken files fail with a reason or keep what decoded."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from analyzers.core.decode import DecodeConfig, MediaError, decode_audio, decode_video, probe
 from analyzers.core.synth import Segment, make_clip
-from tests.conftest import ffmpeg
+from tests.conftest import SMALL, ffmpeg
 
 
 def test_one_pass_writes_sampled_and_full_rate_streams(small_clip, tmp_path):
@@ -129,3 +131,56 @@ def test_a_complete_file_says_so(small_clip, tmp_path):
 def test_no_audio_stream_is_none(silent_clip):
     assert decode_audio(silent_clip) is None
     assert probe(silent_clip).has_audio is False
+
+
+def test_a_corrupt_middle_is_skipped_not_the_rest(tmp_path):
+    """A quarter of an 8 s file overwritten in the middle: the decode skips the damaged
+    packets and goes on (as many frames as ffmpeg itself recovers), records the gap, leaves
+    the seconds inside it without a frame, and keeps the audio on its clock."""
+    from analyzers.core.synth import damaged_copy
+
+    clip = make_clip(
+        tmp_path / "eight.mp4",
+        [Segment("testsrc2", 8.0)],
+        size=SMALL,
+        audio_lavfi="sine=f=440:d=8:sample_rate=44100",
+    )
+    bad = damaged_copy(clip, tmp_path / "bad.mp4", start=0.4, length=0.25)
+    counted = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "quiet",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ffmpeg_frames = int(counted.stdout.strip())
+    assert 150 < ffmpeg_frames < 230  # the damage does lose pictures
+
+    res = decode_video(bad, tmp_path / "d", DecodeConfig())
+    assert res.n_seconds == 8 and res.decoded_until_s == pytest.approx(8.0, abs=0.05)
+    assert abs(res.decoded_frames - ffmpeg_frames) <= 3
+    assert res.damaged_packets > 0 and not res.complete
+    (a, b), *rest = res.gaps
+    assert not rest and 2.0 < a < b < 6.5 and b - a > 1.0
+    assert res.missing_s == pytest.approx(b - a)
+    assert "damaged video packet(s) skipped" in res.error and f"{a:.2f}-{b:.2f} s" in res.error
+    seconds = set(pq.read_table(tmp_path / "d" / "index.parquet").column("second").to_pylist())
+    inside = {s for s in range(8) if a <= s and s + 1 <= b}  # no frame on screen in them
+    assert inside and seconds == set(range(8)) - inside
+
+    audio = decode_audio(bad)
+    assert audio is not None and len(audio) == pytest.approx(8 * 16000, abs=1600)
+    level = [float(np.sqrt(np.mean(audio[i * 16000 : (i + 1) * 16000] ** 2))) for i in range(8)]
+    # the tone (lavfi sine: amplitude 1/8, RMS 0.088) on both sides of the damage
+    assert level[0] > 0.08 and level[7] > 0.08

@@ -131,9 +131,10 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
         print(f"{r['asset']:<30}{rows_n!s:>6}{wt!s:>9}  {mode}")
     for r in rows:
         if r["asset"] == "segment_frames" and r.get("decode_error"):
+            total = r.get("container_duration_s", 0)
             print(
-                f"\nnote: analysed {r.get('decoded_until_s', 0):.2f} s of "
-                f"{r.get('container_duration_s', 0):.2f} s: {r['decode_error']}"
+                f"\nnote: analysed {total - r.get('missing_s', 0):.2f} s of {total:.2f} s: "
+                f"{r['decode_error']}"
             )
     parquet = store.path("parquet")
     report = store.path("reports", key, "index.html")

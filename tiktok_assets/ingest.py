@@ -159,6 +159,9 @@ def segment_frames(context: AssetExecutionContext, media_store: MediaStore) -> M
     meta["decoded_until_s"] = round(result.decoded_until_s, 3)
     meta["container_duration_s"] = round(result.container_duration_s, 3)
     meta["complete"] = result.complete
+    meta["missing_s"] = round(result.missing_s, 3)
+    meta["damaged_packets"] = result.damaged_packets
+    meta["gaps"] = MetadataValue.json([list(g) for g in result.gaps])
     if result.error:
         meta["decode_error"] = result.error
         context.log.warning(f"{key}: {result.error}")

@@ -117,6 +117,14 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
             for n in names
             if n not in joined
         ]
+        decode = latest_metadata(context.instance, "segment_frames", key)
+        if decode.get("decode_error"):
+            total = decode.get("container_duration_s", 0.0)
+            notes.insert(
+                0,
+                f"picture analysed for {total - decode.get('missing_s', 0.0):.2f} s of "
+                f"{total:.2f} s: {decode['decode_error']}",
+            )
         with timed() as t:
             path = write_report(matrix, runs, media_store.path("reports", key), key, notes)
         progress(context, f"video_report: {path}")

@@ -22,6 +22,7 @@ import json
 import os
 import re
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,6 +91,17 @@ class DecodeResult:
     decoded_until_s: float = 0.0
     container_duration_s: float = 0.0
     complete: bool = True
+    # (start, end) seconds of the stream lost to damaged packets that were skipped
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+    damaged_packets: int = 0
+
+    @property
+    def missing_s(self) -> float:
+        """Seconds of the container not analysed: lost in gaps, and after the stream's
+        end when it stops short of the container's duration."""
+        lost = sum(b - a for a, b in self.gaps)
+        tail = max(0.0, self.container_duration_s - self.decoded_until_s)
+        return lost + (tail if not self.complete else 0.0)
 
 
 def _rotation_of(frame: av.VideoFrame) -> int:
@@ -324,9 +336,24 @@ def decode_video(
                 pending.append((on_screen[0], sampled_upto, False, True, fut))
             sampled_upto = max(sampled_upto, sec - 1)
 
+        damaged: list[float] = []  # container times (s) of packets that failed to decode
+
+        def frames() -> Iterator[av.VideoFrame]:
+            """Every decodable frame: a damaged packet is skipped (its time recorded) and
+            decoding goes on with the next, as ffmpeg does, instead of stopping there."""
+            for packet in container.demux(vs):
+                try:
+                    yield from packet.decode()
+                except av.FFmpegError:
+                    if packet.pts is not None and packet.time_base is not None:
+                        damaged.append(float(packet.pts * packet.time_base))
+                    elif last_t >= 0:
+                        damaged.append(last_t + (t0 or 0.0))
+
+        gaps: list[tuple[float, float]] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scale") as pool:
             try:
-                for frame in container.decode(vs):
+                for frame in frames():
                     if frame.pts is None or frame.time_base is None:
                         t = last_t + 1.0 / fps
                     else:
@@ -336,6 +363,16 @@ def decode_video(
                         t -= t0
                     if t <= last_t - 1e-6:  # out-of-order or duplicate timestamp
                         continue
+                    if (
+                        on_screen is not None
+                        and t - on_screen[0] > 1.5 / fps
+                        and any(on_screen[0] < d - (t0 or 0.0) <= t for d in damaged)
+                    ):
+                        # frames lost to damaged packets: the seconds with no frame of
+                        # their own stay empty (nulls), not filled with the picture before
+                        gaps.append((on_screen[0] + 1.0 / fps, max(t, 0.0)))
+                        owe_until(n_seconds_for(on_screen[0] + 1.0 / fps))
+                        on_screen = None
                     last_t = max(t, 0.0)
                     if first_t is None:
                         first_t = last_t
@@ -372,6 +409,7 @@ def decode_video(
     duration = last_t + 1.0 / fps
     n_sec = n_seconds_for(duration)
     first = first_t or 0.0
+    gaps = [(round(a, 3), round(b, 3)) for a, b in gaps if b - a > 0.5 / fps]
     complete = error is None
     if complete and declared > 0 and duration < declared - max(0.5, 3.0 / fps):
         complete = False
@@ -382,6 +420,14 @@ def decode_video(
     elif not complete:
         assert error is not None
         error += f" (of {declared:.2f} s); analysed what decoded"
+    if damaged:
+        lost = sum(b - a for a, b in gaps)
+        where = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in gaps[:5])
+        note = f"{len(damaged)} damaged video packet(s) skipped; " + (
+            f"{lost:.2f} s without a picture ({where})" if gaps else "no picture lost"
+        )
+        error = f"{error}; {note}" if error else f"the file is damaged: {note}"
+        complete = complete and not gaps
     f_shape = sampled.close((0, 0, 3))
     l_shape = lowres.close((0, 0, 3))
     for name, idx in (("index.parquet", s_idx), ("lowres_index.parquet", l_idx)):
@@ -411,6 +457,8 @@ def decode_video(
         decoded_until_s=round(duration, 6),
         container_duration_s=round(declared, 6),
         complete=complete,
+        gaps=gaps,
+        damaged_packets=len(damaged),
     )
     (out / "manifest.json").write_text(json.dumps(asdict(result), indent=1))
     return result
@@ -489,7 +537,8 @@ def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16_000) -> np.
     """Mono float32 samples at ``sample_rate`` Hz from the container's start (an audio
     stream that starts late is led by silence, so sample ``i`` is at ``i / sample_rate``
     seconds on the same clock as the frames' pts), or None when the file has no audio
-    stream. A stream that breaks part-way keeps what decoded."""
+    stream. Damaged packets are skipped and their time filled with silence, so what
+    follows keeps its clock; a stream that breaks part-way keeps what decoded."""
     with _open(path) as container:
         if not container.streams.audio:
             return None
@@ -498,17 +547,32 @@ def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16_000) -> np.
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks: list[np.ndarray] = []
         t0 = _start_s(container)
+        have = 0  # samples so far
+
+        def add(arr: np.ndarray) -> None:
+            nonlocal have
+            chunks.append(arr)
+            have += len(arr)
+
         try:
-            for frame in container.decode(stream):
-                stamped = frame.pts is not None and frame.time_base is not None
-                if not chunks and t0 is not None and stamped:
-                    lead = float(frame.pts * frame.time_base) - t0
-                    if lead > 0.5 / sample_rate:
-                        chunks.append(np.zeros(round(lead * sample_rate), np.float32))
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    continue  # a damaged packet: skipped, its time filled with silence
+                for frame in frames:
+                    stamped = frame.pts is not None and frame.time_base is not None
+                    if stamped and (t0 is not None or not chunks):
+                        at = float(frame.pts * frame.time_base) - (t0 or 0.0)
+                        # a late start, or packets lost before this one: silence up to it
+                        if at * sample_rate - have > 0.02 * sample_rate or (
+                            not chunks and at > 0.5 / sample_rate
+                        ):
+                            add(np.zeros(round(at * sample_rate) - have, np.float32))
+                    for out in resampler.resample(frame):
+                        add(out.to_ndarray().reshape(-1))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                add(out.to_ndarray().reshape(-1))
         except av.FFmpegError:
             pass
     if not chunks:

@@ -398,3 +398,17 @@ def audio_clip(
         return make_clip(out, [Segment(f"color=c={colour}", seconds)], size=size, audio=wav)
     finally:
         wav.unlink(missing_ok=True)
+
+
+def damaged_copy(
+    src: str | Path, out: str | Path, start: float = 0.45, length: float = 0.1, seed: int = 0
+) -> Path:
+    """A copy of ``src`` with ``length`` of its bytes (a fraction of the file size) from
+    ``start`` (a fraction) overwritten with seeded random bytes: a corrupt middle, the
+    index and both ends intact, as a bad disk sector or a broken transfer leaves it."""
+    data = bytearray(Path(src).read_bytes())
+    a = int(len(data) * start)
+    n = int(len(data) * length)
+    data[a : a + n] = np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+    Path(out).write_bytes(bytes(data))
+    return Path(out)
