@@ -88,3 +88,16 @@ def test_first_run_skips_analyzers_without_weights(isolated, small_clip, tmp_pat
 
     status = cli("status", env=env, cwd=tmp_path)
     assert "speech_emotion (skipped: no real weights)" in status.stdout
+
+    # the run's JSON-lines log: one analyzer_done per analyzer that ran, with its rows
+    import json
+
+    run_id = next(ln.split()[1] for ln in out.stdout.splitlines() if ln.startswith("run "))
+    events = [
+        json.loads(line)
+        for line in (data / "logs" / "runs" / f"{run_id}.jsonl").read_text().splitlines()
+    ]
+    done = {e["analyzer"]: e for e in events if e["event"] == "analyzer_done"}
+    assert set(done) == prefixes and all(e["rows"] == 6 for e in done.values())
+    assert all(e["video_id"] == key and e["run_id"] == run_id for e in events)
+    assert any(e["step"] == "segment_frames" for e in events)

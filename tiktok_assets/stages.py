@@ -35,7 +35,7 @@ from resources.gpu import GpuResource
 from resources.media_store import MediaStore
 from resources.models import ModelStore
 from tiktok_assets.ingest import media_dep_keys
-from tiktok_assets.measure import progress
+from tiktok_assets.measure import GpuSampler, log_event, nvml_reader, progress
 from tiktok_assets.partitions import videos
 from tiktok_assets.pool_guard import POOL, mark_worker
 
@@ -139,19 +139,31 @@ def build_stage_asset(
         progress(context, f"{stage}: {len(selected)} analyzer(s) on {media.n_seconds} s")
         with gpu.stage(owner=f"{context.run_id} {stage} {key}") as dev:
             progress(None, f"{stage}: on {dev.device} (lease {dev.lease})")
+            reader = nvml_reader(dev.device)
             for name in selected:
                 try:
-                    table, meta = _run_one(
-                        by_name[name], overrides.get(name, {}), media, dev.device, model_store
-                    )
+                    with GpuSampler(reader) as sampler:
+                        table, meta = _run_one(
+                            by_name[name], overrides.get(name, {}), media, dev.device, model_store
+                        )
                 except Exception as exc:
                     failures[name] = f"{type(exc).__name__}: {exc}"
                     context.log.error(f"{name} failed on {key}:\n{traceback.format_exc()}")
                     progress(None, f"  {name}: FAILED ({failures[name]})")
+                    log_event(
+                        context, "analyzer_failed", level=40, analyzer=name, error=failures[name]
+                    )
                     continue
                 meta["peak_memory_mb"] = round(dev.current_peak_mb(), 1)
                 meta["memory_kind"] = dev.memory_kind
                 meta["device_lease"] = dev.lease
+                meta.update(sampler.summary())
+                log_event(
+                    context,
+                    "analyzer_done",
+                    analyzer=name,
+                    **{k: v for k, v in meta.items() if isinstance(v, str | int | float)},
+                )
                 progress(
                     None,
                     f"  {name}: {meta['rows']} rows, {meta['wall_time_s']:.2f} s, "

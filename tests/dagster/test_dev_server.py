@@ -107,16 +107,23 @@ def test_upload_folder_and_api_through_dagster_dev(
     from tiktok_assets.api import app
 
     monkeypatch.setenv("DAGSTER_WEBSERVER", f"127.0.0.1:{dev_server['port']}")
-    client = TestClient(app)
-    health = client.get("/health").json()
-    assert health["status"] == "ok" and health["dagster_webserver"] is True
     bad = dev_server["home"].parent / "bad.mp4"
     bad.write_text("nope")
+    roots = [str(bad.parent), str(Path(silent_clip).parent)]
+    monkeypatch.setenv("TIKTOK_API_ROOTS", os.pathsep.join(roots))
+    client = TestClient(app, base_url="http://127.0.0.1:8003")
+    health = client.get("/health").json()
+    assert health["status"] == "ok", health  # instance, daemon heartbeat, webserver, disk
+    assert health["checks"]["daemon"]["last_heartbeat_s_ago"] < 120
+    assert health["checks"]["webserver"]["ok"] is True
     assert client.post("/analyze", json={"video_path": str(bad)}).status_code == 422
     resp = client.post("/analyze", json={"video_path": str(silent_clip)})
     assert resp.status_code == 202, resp.text
     body = resp.json()
     assert body["run_id"] and body["video_id"].startswith("noaudio-")
+    again = client.post("/analyze", json={"video_path": str(silent_clip)})
+    assert again.status_code == 200, again.text  # same bytes: same video, same run
+    assert again.json()["run_id"] == body["run_id"] and again.json()["existing_run"]
     _wait(
         lambda: _analysed(body["video_id"][-10:]),
         400,
@@ -128,3 +135,10 @@ def test_upload_folder_and_api_through_dagster_dev(
     assert status["missing"] == [] and status["report"]
     assert any(r["run_id"] == body["run_id"] and r["status"] == "SUCCESS" for r in status["runs"])
     assert client.get("/videos/unknown-0000000000").status_code == 404
+    rows = client.get(f"/videos/{body['video_id']}/results").json()
+    assert [r["second"] for r in rows] == [0, 1, 2]  # the 3 s clip's matrix, per second
+    assert rows[0]["audio_analysis__has_audio"] is False
+    parquet = client.get(
+        f"/videos/{body['video_id']}/results", params={"asset": "cut_analysis", "format": "parquet"}
+    )
+    assert parquet.status_code == 200 and parquet.content[:4] == b"PAR1"
