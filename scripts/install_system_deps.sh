@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs the system packages the pipeline and its tests need (ffmpeg, espeak-ng)
-# when they are missing. Debian/Ubuntu (apt-get); prints what to do elsewhere.
+# Installs the system packages the pipeline and its tests need when they are missing:
+# ffmpeg, espeak-ng; with --test also chromium (the browser test of the Dagster UI drives
+# Debian's chromium through Playwright). Debian/Ubuntu (apt-get); says what to do elsewhere.
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+if [[ ${1:-} == --test ]]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-liberation)
+fi
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -23,4 +27,4 @@ echo "Installing system packages: ${need[*]}"
 lock=(-o DPkg::Lock::Timeout=600)
 $sudo apt-get "${lock[@]}" update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq --no-install-recommends \
-  ffmpeg espeak-ng >/dev/null
+  "${need[@]}" >/dev/null
