@@ -18,11 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster import AssetExecutionContext
-
-from resources.media_store import data_root_default
+if TYPE_CHECKING:  # measure.py imports nothing heavy: the GPU check runs it bare
+    from dagster import AssetExecutionContext
 
 
 def peak_rss_mb() -> float:
@@ -42,6 +41,8 @@ def progress(context: AssetExecutionContext | None, message: str) -> None:
 
 def run_log_path(run_id: str, data_root: str | None = None) -> Path:
     """Where a run's JSON-lines log lives."""
+    from resources.media_store import data_root_default
+
     return Path(data_root or data_root_default()) / "logs" / "runs" / f"{run_id}.jsonl"
 
 
