@@ -101,3 +101,30 @@ def test_first_run_skips_analyzers_without_weights(isolated, small_clip, tmp_pat
     assert set(done) == prefixes and all(e["rows"] == 6 for e in done.values())
     assert all(e["video_id"] == key and e["run_id"] == run_id for e in events)
     assert any(e["step"] == "segment_frames" for e in events)
+
+
+def test_analyze_a_url_downloads_it_first(isolated, tmp_path):
+    """`analyze URL` fetches with yt-dlp (here from a file server on loopback), then admits
+    the download like any file: a text file served as .mp4 is refused with exit 2."""
+    import functools
+    import http.server
+    import os
+    import threading
+
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "fake.mp4").write_text("not a video at all")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/fake.mp4"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        out = cli("analyze", url, env=env, cwd=tmp_path)
+    finally:
+        httpd.shutdown()
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert f"downloading {url}" in out.stderr
+    assert "cannot be analysed: not a video file" in out.stderr
+    downloads = Path(os.environ["TIKTOK_DATA"]) / "downloads"
+    assert [p.name for p in downloads.rglob("*.mp4")]  # what was fetched is kept there

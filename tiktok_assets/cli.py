@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,19 +26,6 @@ def _setup_env(data: str | None) -> None:
     if data:
         os.environ["TIKTOK_DATA"] = data
     os.environ.setdefault("TIKTOK_DATA", str(Path("data").resolve()))
-
-
-def _fetch_url(url: str, dest: Path) -> Path:
-    exe = shutil.which("yt-dlp")
-    if exe is None:
-        raise SystemExit("analyzing a URL needs yt-dlp: `pip install yt-dlp` (or pass a file path)")
-    dest.mkdir(parents=True, exist_ok=True)
-    template = str(dest / "%(title).60s-%(id)s.%(ext)s")
-    subprocess.run([exe, "-f", "mp4/best", "-o", template, url], check=True)
-    files = sorted(dest.glob("*"), key=lambda p: p.stat().st_mtime)
-    if not files:
-        raise SystemExit(f"yt-dlp wrote nothing for {url}")
-    return files[-1]
 
 
 def _summary(result: Any) -> list[dict[str, Any]]:
@@ -84,7 +70,14 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     store.ensure_layout()
     src = Path(path_or_url)
     if "://" in path_or_url:
-        src = _fetch_url(path_or_url, store.path("downloads"))
+        from tiktok_assets.fetch import DownloadRefused, download
+
+        print(f"downloading {path_or_url} ...", file=sys.stderr)
+        try:
+            src = download(path_or_url, store.path("downloads", f"{time.time_ns()}"))
+        except DownloadRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if not src.is_file():
         print(f"error: {src} is not a file", file=sys.stderr)
         return 2
