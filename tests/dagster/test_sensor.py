@@ -9,6 +9,7 @@ import pytest
 from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
 
 from resources.media_store import MediaStore, sha256_file
+from resources.models import ModelStore
 from tests.conftest import ffmpeg
 from tiktok_assets.sensors import upload_folder_sensor
 
@@ -21,8 +22,11 @@ def env(tmp_path):
         yield store, instance
 
 
-def tick(store, instance, cursor=None):
-    ctx = build_sensor_context(instance=instance, cursor=cursor, resources={"media_store": store})
+def tick(store, instance, cursor=None, weights="auto"):
+    models = ModelStore(weights=weights)  # the session's model home (tests/conftest.py)
+    ctx = build_sensor_context(
+        instance=instance, cursor=cursor, resources={"media_store": store, "model_store": models}
+    )
     result = upload_folder_sensor(ctx)
     if isinstance(result, SkipReason):
         return [], ctx.cursor, []
@@ -50,6 +54,30 @@ def test_a_file_is_taken_only_once_its_size_and_mtime_hold_still(env, small_clip
     assert all(c.isalnum() or c in "_-" for c in key) and key == key.lower()
     assert sha256_file(store.incoming_path(key))[:10] in runs[0].run_key
     assert added == [key] and not dest.exists() and json.loads(cursor) == {}
+
+
+def test_runs_leave_out_analyzers_without_real_weights(env, small_clip):
+    """Under the policy real the run the sensor requests selects every asset but the
+    analyzers whose weights are missing (speech_emotion here); under auto, all of them."""
+    from dagster import AssetKey
+
+    store, instance = env
+    shutil.copyfile(small_clip, store.path("uploads", "a.mp4"))
+    _, cursor, _ = tick(store, instance, weights="real")
+    (run,), _, _ = tick(store, instance, cursor, weights="real")
+    selected = set(run.asset_selection or [])
+    assert AssetKey("speech_emotion") not in selected
+    assert {
+        AssetKey("cut_analysis"),
+        AssetKey("speech_transcription"),
+        AssetKey("video_report"),
+    } <= selected
+    shutil.copyfile(small_clip, store.path("uploads", "b.mov"))  # other name, other run key
+    with open(store.path("uploads", "b.mov"), "ab") as fh:
+        fh.write(b"\0")  # other bytes
+    _, cursor, _ = tick(store, instance, weights="auto")
+    (run,), _, _ = tick(store, instance, cursor, weights="auto")
+    assert run.asset_selection is None  # everything
 
 
 def test_same_bytes_twice_do_nothing(env, small_clip):
