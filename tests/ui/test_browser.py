@@ -1,12 +1,12 @@
-"""The Dagster UI in a real browser (Debian's chromium through Playwright), on services
-started the way a user starts them (`scripts/start.sh up`, i.e. `make up`: webserver,
-daemon, API, on loopback) and stopped with `down`.
-
-A person's path through it: the asset graph with its stage groups, the `gpu` pool, one
-video partition materialized from the "Materialize all" dialog, a backfill over two
-partitions, the materialization's metadata with the report's path, and the upload sensor's
-tick history. Screenshots of each step are kept in .cache/test-artifacts/ui/.
-Slow: about four minutes on 2 cores (three pipeline runs)."""
+"""End to end on the services started the way a user starts them (`scripts/start.sh up`,
+i.e. `make up`: Dagster webserver, daemon and the REST API, on loopback; stopped with
+`down`): a file dropped into uploads/ is analysed with no other action, the API launches a
+run through the webserver (idempotently) and serves its results, and the Dagster UI in a
+real browser (Debian's chromium through Playwright): the asset graph with its stage groups,
+the `gpu` pool, one partition materialized from the "Materialize all" dialog, a backfill
+over two, a materialization's metadata with the report's path, the report, and the upload
+sensor's tick history. Screenshots of each step are kept in .cache/test-artifacts/ui/.
+Slow: about four minutes on 2 cores (two whole pipeline runs, three of the ingest group)."""
 
 from __future__ import annotations
 
@@ -52,13 +52,15 @@ def _start(action: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def services(isolated, tmp_path) -> Iterator[dict]:
+def services(isolated, tmp_path, silent_clip) -> Iterator[dict]:
     ui, api = _free_port(), _free_port()
+    (tmp_path / "mine").mkdir()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
         "DAGSTER_PORT": str(ui),
         "TIKTOK_API_PORT": str(api),
+        "TIKTOK_API_ROOTS": os.pathsep.join([str(tmp_path / "mine"), str(silent_clip.parent)]),
         "BIN": str(Path(sys.executable).parent),
     }
     up = _start("up", env)
@@ -67,7 +69,12 @@ def services(isolated, tmp_path) -> Iterator[dict]:
         assert f"http://127.0.0.1:{ui}" in up.stdout and f"http://127.0.0.1:{api}/docs" in up.stdout
         again = _start("up", env)  # idempotent: nothing started twice
         assert again.returncode == 0 and again.stdout.count("already running") == 3
-        yield {**isolated, "ui": f"http://127.0.0.1:{ui}", "env": env, "ports": (ui, api)}
+        yield {
+            **isolated,
+            "ui": f"http://127.0.0.1:{ui}",
+            "api": f"http://127.0.0.1:{api}",
+            "mine": tmp_path / "mine",
+        }
     finally:
         down = _start("down", env)
         assert down.returncode == 0, down.stderr
@@ -110,13 +117,87 @@ def _wait_runs(keys: list[str], timeout: float) -> dict[str, str]:
             time.sleep(2)
 
 
-def test_the_ui_in_a_browser(services):
+def _materialized(asset: str, key: str) -> bool:
+    with DagsterInstance.get() as instance:
+        return key in instance.get_materialized_partitions(AssetKey(asset))
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(2)
+
+
+def _upload_and_api(services: dict, small_clip: Path, silent_clip: Path) -> str:
+    """A file dropped into uploads/ is analysed; the API launches, dedupes and serves."""
+    import httpx
+
+    from resources.media_store import sha256_file
+
+    uploads = services["data"] / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(small_clip, uploads / ".dropped.tmp")
+    os.replace(uploads / ".dropped.tmp", uploads / "dropped.mp4")
+    dropped = f"dropped-{sha256_file(small_clip)[:10]}"
+    _wait(lambda: _materialized("video_report", dropped), 400, "the sensor-launched run")
+
+    api = httpx.Client(base_url=services["api"], timeout=60)
+    health = api.get("/health").json()
+    assert health["status"] == "ok", health  # instance, daemon heartbeat, webserver, disk
+    assert health["checks"]["daemon"]["last_heartbeat_s_ago"] < 120
+    bad = services["mine"] / "bad.mp4"
+    bad.write_text("nope")
+    assert api.post("/analyze", json={"video_path": str(bad)}).status_code == 422
+    resp = api.post("/analyze", json={"video_path": str(silent_clip)})
+    assert resp.status_code == 202, resp.text
+    body = resp.json()
+    assert body["run_id"] and body["video_id"].startswith("noaudio-")
+    again = api.post("/analyze", json={"video_path": str(silent_clip)})
+    assert again.status_code == 200, again.text  # same bytes: same video, same run
+    assert again.json()["run_id"] == body["run_id"] and again.json()["existing_run"]
+    key = body["video_id"]
+    _wait(lambda: _materialized("video_report", key), 400, "the API-launched run")
+    status = api.get(f"/videos/{key}").json()
+    assert status["missing"] == [] and status["report"]
+    assert any(r["run_id"] == body["run_id"] and r["status"] == "SUCCESS" for r in status["runs"])
+    assert api.get("/videos/unknown-0000000000").status_code == 404
+    rows = api.get(f"/videos/{key}/results").json()
+    assert [r["second"] for r in rows] == [0, 1, 2]  # the 3 s clip's matrix, per second
+    assert rows[0]["audio_analysis__has_audio"] is False
+    parquet = api.get(
+        f"/videos/{key}/results", params={"asset": "cut_analysis", "format": "parquet"}
+    )
+    assert parquet.status_code == 200 and parquet.content[:4] == b"PAR1"
+    return key
+
+
+def _launch_from_dialog(page, keys: list[str], button: str, shot) -> None:
+    """'Materialize all' on the open page, pick ``keys`` in the partition picker, launch."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Materialize all").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Select a partition or create one").click()
+    for k in keys:
+        page.get_by_text(k, exact=True).first.click()
+    page.keyboard.press("Escape")  # close the picker, keep the dialog
+    n = len(keys)
+    expect(dialog.get_by_text(f"{n} partition{'s' if n > 1 else ''}")).to_be_visible()
+    shot()
+    dialog.get_by_role("button", name=button).click()
+
+
+def test_uploads_api_and_the_ui_in_a_browser(services, small_clip, silent_clip):
     from playwright.sync_api import expect, sync_playwright
+
+    _upload_and_api(services, small_clip, silent_clip)
 
     expect.set_options(timeout=30_000)  # pages load their data after the first paint
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    keys = _add_partitions(services["data"], 3)
+    keys = _add_partitions(services["data"], 2)
     ui = services["ui"]
+    ingest = f"{ui}/locations/tiktok_analyzer/asset-groups/ingest"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -137,42 +218,27 @@ def test_the_ui_in_a_browser(services):
         expect(page.get_by_text("gpu", exact=True).first).to_be_visible()
         shot("2-pools")
 
-        # materialize one video partition from the "Materialize all" dialog
-        page.goto(f"{ui}/asset-groups", wait_until="networkidle")
-        page.get_by_role("button", name="Materialize all").click()
-        dialog = page.get_by_role("dialog")
-        dialog.get_by_text("Select a partition or create one").click()
-        page.get_by_text(keys[0], exact=True).first.click()
-        page.keyboard.press("Escape")  # close the picker, keep the dialog
-        expect(dialog.get_by_text("1 partition")).to_be_visible()
-        shot("3-materialize-one")
-        dialog.get_by_role("button", name="Launch 1 run").click()
-        assert _wait_runs(keys[:1], 400) == {keys[0]: "SUCCESS"}
+        # one partition of the ingest group from its "Materialize all" dialog
+        page.goto(ingest, wait_until="networkidle")
+        _launch_from_dialog(page, keys[:1], "Launch 1 run", lambda: shot("3-materialize-one"))
+        _wait(lambda: _materialized("segment_frames", keys[0]), 300, "the UI-launched run")
 
-        # a backfill over the other two
-        page.goto(f"{ui}/asset-groups", wait_until="networkidle")
-        page.get_by_role("button", name="Materialize all").click()
-        dialog = page.get_by_role("dialog")
-        dialog.get_by_text("Select a partition or create one").click()
-        for k in keys[1:]:
-            page.get_by_text(k, exact=True).first.click()
-        page.keyboard.press("Escape")
-        expect(dialog.get_by_text("2 partitions")).to_be_visible()
-        shot("4-backfill-two")
-        dialog.get_by_role("button", name="Launch backfill").click()
-        page.wait_for_timeout(2000)
+        # a backfill of the group over both partitions
+        page.goto(ingest, wait_until="networkidle")
+        _launch_from_dialog(page, keys, "Launch backfill", lambda: shot("4-backfill-two"))
+        _wait(lambda: len(DagsterInstance.get().get_backfills()) == 1, 60, "the backfill")
         with DagsterInstance.get() as instance:
             (backfill,) = instance.get_backfills()
-        assert _wait_runs(keys[1:], 600) == {k: "SUCCESS" for k in keys[1:]}
-        with DagsterInstance.get() as instance:  # both runs are the backfill's
+        assert _wait_runs(keys, 300) == {k: "SUCCESS" for k in keys}
+        with DagsterInstance.get() as instance:  # the backfill's runs, one per partition
             runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
-        assert sorted(r.tags["dagster/partition"] for r in runs) == sorted(keys[1:])
+        assert sorted(r.tags["dagster/partition"] for r in runs) == sorted(keys)
         page.goto(f"{ui}/runs/b/{backfill.backfill_id}", wait_until="networkidle")
         expect(page.get_by_text(backfill.backfill_id).first).to_be_visible()
         expect(page.get_by_text("100% completed").first).to_be_visible()
-        shot("5-backfills")
+        shot("5-backfill")
 
-        # the latest materialization's metadata: the report's path, and the report itself
+        # the latest report's materialization metadata: its path, and the report itself
         with DagsterInstance.get() as instance:
             event = instance.get_latest_materialization_event(AssetKey("video_report"))
         assert event is not None and event.asset_materialization is not None
@@ -185,15 +251,19 @@ def test_the_ui_in_a_browser(services):
         expect(page.get_by_role("heading", name=str(latest))).to_be_visible()
         shot("7-report")
 
-        # the upload sensor's tick history
+        # the upload sensor's tick history: the tick that launched the dropped file's run
         page.goto(
             f"{ui}/locations/tiktok_analyzer/sensors/upload_folder_sensor",
             wait_until="networkidle",
         )
         expect(page.get_by_text("Running").first).to_be_visible()
-        expect(page.get_by_text("0 runs requested").first).to_be_visible()
+        expect(page.get_by_text("0 runs requested").first).to_be_visible()  # tick rows
         shot("8-sensor-ticks")
+        with DagsterInstance.get() as instance:
+            (launched,) = instance.get_runs(
+                RunsFilter(tags={"dagster/sensor_name": "upload_folder_sensor"})
+            )
+        page.get_by_role("button", name="Runs", exact=True).click()
+        expect(page.get_by_text(launched.run_id[:8]).first).to_be_visible()
+        shot("9-sensor-runs")
         browser.close()
-    with DagsterInstance.get() as instance:
-        done = instance.get_materialized_partitions(AssetKey("video_report"))
-    assert set(keys) <= done
