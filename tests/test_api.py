@@ -4,7 +4,7 @@ outside the allowed roots refused the same whether they exist or not, an optiona
 token, URL ingest over http(s) only with a size limit, and schemathesis fuzzing the
 OpenAPI document for server errors and answers the document does not declare. No Dagster
 webserver runs here, so a run cannot launch: the answer says so (503) with the video id.
-tests/dagster/test_dev_server.py covers launching, idempotency and results with one."""
+tests/ui/test_browser.py covers launching, idempotency and results with one (make up)."""
 
 from __future__ import annotations
 
