@@ -309,12 +309,13 @@ def analyze(body: AnalyzeRequest) -> Any:
         path, source = inside, inside.name
     try:
         with _launch_lock:
+            instance = _instance()
             try:
-                key, new, _, _ = add_video(_instance(), store, path)
+                key, new, _, _ = add_video(instance, store, path)
             except MediaError as exc:
                 return _problem(422, f"{path.name} cannot be analysed: {exc}")
             urls = {"status_url": f"/videos/{key}", "results_url": f"/videos/{key}/results"}
-            run_id = _existing_run(_instance(), key)
+            run_id = _existing_run(instance, key)
             if run_id is not None:
                 return JSONResponse(
                     Accepted(

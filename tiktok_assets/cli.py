@@ -61,6 +61,7 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     from analyzers.core.decode import MediaError
     from resources.media_store import MediaStore
     from tiktok_assets.definitions import all_assets, build_resources
+    from tiktok_assets.ingest import decode_shortfall
     from tiktok_assets.instance import init_instance
     from tiktok_assets.plan import EXIT_SKIPPED, run_selection, skipped_analyzers
     from tiktok_assets.pool_guard import report_pool_waits
@@ -123,12 +124,9 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
         )
         print(f"{r['asset']:<30}{rows_n!s:>6}{wt!s:>9}  {mode}")
     for r in rows:
-        if r["asset"] == "segment_frames" and r.get("decode_error"):
-            total = r.get("container_duration_s", 0)
-            print(
-                f"\nnote: analysed {total - r.get('missing_s', 0):.2f} s of {total:.2f} s: "
-                f"{r['decode_error']}"
-            )
+        short = decode_shortfall(r) if r["asset"] == "segment_frames" else None
+        if short:
+            print(f"\nnote: analysed {short[0]:.2f} s of {short[1]:.2f} s: {short[2]}")
     parquet = store.path("parquet")
     report = store.path("reports", key, "index.html")
     print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {wall:.1f} s")

@@ -203,5 +203,14 @@ def audio_track(context: AssetExecutionContext, media_store: MediaStore) -> Mate
     )
 
 
+def decode_shortfall(meta: dict) -> tuple[float, float, str] | None:
+    """From ``segment_frames`` metadata: (seconds analysed, container seconds, why) when
+    the decode did not cover the whole file; None when it did."""
+    if not meta.get("decode_error"):
+        return None
+    total = float(meta.get("container_duration_s", 0.0))
+    return total - float(meta.get("missing_s", 0.0)), total, str(meta["decode_error"])
+
+
 def media_dep_keys() -> list[str]:
     return ["video_metadata", "segment_frames", "audio_track"]

@@ -104,6 +104,7 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
         model_store: ModelStore,
     ) -> MaterializeResult:
         """HTML report with per-second plots for one video (``reports/<key>/index.html``)."""
+        from tiktok_assets.ingest import decode_shortfall
         from tiktok_assets.plan import skipped_analyzers
         from tiktok_assets.report import write_report
 
@@ -117,13 +118,10 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
             for n in names
             if n not in joined
         ]
-        decode = latest_metadata(context.instance, "segment_frames", key)
-        if decode.get("decode_error"):
-            total = decode.get("container_duration_s", 0.0)
+        short = decode_shortfall(latest_metadata(context.instance, "segment_frames", key))
+        if short:
             notes.insert(
-                0,
-                f"picture analysed for {total - decode.get('missing_s', 0.0):.2f} s of "
-                f"{total:.2f} s: {decode['decode_error']}",
+                0, f"picture analysed for {short[0]:.2f} s of {short[1]:.2f} s: {short[2]}"
             )
         with timed() as t:
             path = write_report(matrix, runs, media_store.path("reports", key), key, notes)

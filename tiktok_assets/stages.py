@@ -7,6 +7,7 @@ analyzer that raises does not lose the others: its error is recorded, the rest f
 then the op fails naming the failures so a retry picks up exactly what is missing.
 """
 
+import logging
 import os
 import time
 import tomllib
@@ -151,7 +152,11 @@ def build_stage_asset(
                     context.log.error(f"{name} failed on {key}:\n{traceback.format_exc()}")
                     progress(None, f"  {name}: FAILED ({failures[name]})")
                     log_event(
-                        context, "analyzer_failed", level=40, analyzer=name, error=failures[name]
+                        context,
+                        "analyzer_failed",
+                        level=logging.ERROR,
+                        analyzer=name,
+                        error=failures[name],
                     )
                     continue
                 meta["peak_memory_mb"] = round(dev.current_peak_mb(), 1)
