@@ -25,10 +25,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analyzers.audio.whisper_weights import ct2_base_from_packages, openai_base_from_packages
-from analyzers.core import STAGES, by_stage, validate
+from analyzers.core import STAGES, Models, by_stage
 from analyzers.core.decode import decode_media
+from analyzers.core.runner import Runner
 from analyzers.core.synth import Segment, make_clip, speech_track, write_wav
+from analyzers.signals.transcript import TranscriptConfig, transcribe
+from analyzers.signals.whisper_weights import ct2_base_from_packages, openai_base_from_packages
 from resources.models import ModelStore
 
 SR = 16_000
@@ -75,12 +77,6 @@ def main() -> int:
         )
         media = decode_media(clip, work / "dec", "bench")
         audio = [c for st in STAGES for c in by_stage().get(st, []) if c.modality == "audio"]
-        loaded = []
-        for cls in audio:
-            an = cls()
-            t0 = time.perf_counter()
-            an.load("cpu", store)
-            loaded.append((cls, an, time.perf_counter() - t0))
         warm = decode_media(
             make_clip(
                 work / "w.mp4", [Segment("color=c=gray", 3)], size=(180, 320), fps=10, audio=wav
@@ -88,47 +84,43 @@ def main() -> int:
             work / "dw",
             "warm",
         )
-        for cls, an, _ in loaded:  # imports, numba kernels, model weights
-            an.analyze(warm, cls.make_config())
         result: dict = {
             "date": time.strftime("%Y-%m-%d"),
             "machine": f"{platform.node()} ({platform.machine()}, {__import__('os').cpu_count()} cores)",
             "audio_s": args.seconds,
             "analyzers": {},
         }
-        for cls, an, load_s in loaded:
-            t0 = time.perf_counter()
-            table = an.analyze(media, cls.make_config())
-            dt = time.perf_counter() - t0
-            validate(
-                table,
-                analyzer=cls.name,
-                output_schema=cls.output_schema,
-                video_id="bench",
-                n_seconds=media.n_seconds,
-            )
-            result["analyzers"][cls.name] = {
-                "wall_s": round(dt, 2),
-                "x_realtime": round(args.seconds / dt, 1),
-                "load_s": round(load_s, 2),
-                "weights": an.weights_mode,
-            }
-            print(cls.name, result["analyzers"][cls.name], flush=True)
-        total = sum(a["wall_s"] for a in result["analyzers"].values())
-        result["total_s"] = round(total, 2)
-        result["x_realtime"] = round(args.seconds / total, 1)
-        from analyzers.audio.speech_transcription import TranscriptionConfig, transcribe
-
-        backends = {}
-        for backend in ("openai", "faster"):
-            cfg = TranscriptionConfig(backend=backend)
-            transcribe(np.asarray(warm.audio), cfg, "cpu", store)
-            t0 = time.perf_counter()
-            tr, _ = transcribe(np.asarray(media.audio), cfg, "cpu", store)
-            backends[backend] = {
-                "wall_s": round(time.perf_counter() - t0, 2),
-                "words": len(tr.words),
-            }
+        # one Models scope as a stage has: the warm-up loads every model (imports, numba
+        # kernels, weights); then the timed pass in stage order through the runner, each
+        # signal (voice, transcript, sound events) computed by the first analyzer needing it
+        with Models(store, "cpu") as models:
+            warm_runner = Runner(warm, models)
+            for cls in audio:
+                warm_runner.run(cls)
+            runner = Runner(media, models)
+            for cls in audio:
+                outcome = runner.run(cls)
+                meta = outcome.meta
+                result["analyzers"][cls.name] = {
+                    "wall_s": round(meta["wall_time_s"], 2),
+                    "x_realtime": round(args.seconds / meta["wall_time_s"], 1),
+                    "signals_s": round(meta["signals_time_s"], 2),
+                    "weights": meta["weights_mode"],
+                }
+                print(cls.name, result["analyzers"][cls.name], flush=True)
+            total = sum(a["wall_s"] for a in result["analyzers"].values())
+            result["total_s"] = round(total, 2)
+            result["x_realtime"] = round(args.seconds / total, 1)
+            backends = {}
+            for backend in ("openai", "faster"):
+                cfg = TranscriptConfig(backend=backend)
+                transcribe(np.asarray(warm.audio), cfg, models)
+                t0 = time.perf_counter()
+                tr, _ = transcribe(np.asarray(media.audio), cfg, models)
+                backends[backend] = {
+                    "wall_s": round(time.perf_counter() - t0, 2),
+                    "words": len(tr.words),
+                }
         result["whisper_backends"] = backends
         result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(result))

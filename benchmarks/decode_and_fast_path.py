@@ -3,7 +3,9 @@
 Makes (once) a synthetic 1080x1920 30 fps clip with audio, then times in one process:
 ``ffmpeg -i CLIP -f null -`` (decode of video and audio, no output), our single decode
 (segment_frames: sampled + full-rate low-res streams) and audio decode, and each
-registered CPU analyzer on the decoded media. Usage:
+video-structure analyzer (frames, or frames and audio) on the decoded media through the
+pipeline's runner, signals included (each pass starts with an empty signal store, so the
+first analyzer that needs a signal pays for it, as in a run). Usage:
 
     .venv/bin/python benchmarks/decode_and_fast_path.py [--seconds 60] [--repeat 3]
 """
@@ -20,8 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from analyzers.core import STAGES, by_stage, validate
+from analyzers.core import STAGES, Models, by_stage
 from analyzers.core.decode import DecodeConfig, build_media, decode_audio, decode_video, probe
+from analyzers.core.runner import Runner
 from analyzers.core.synth import Segment, make_clip, texture_image
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -76,33 +79,23 @@ def main() -> None:
     t_video, res = timed(lambda: decode_video(clip, work, DecodeConfig()), args.repeat)
     t_audio, audio = timed(lambda: decode_audio(clip), args.repeat)
     media = build_media("bench", work, audio, True, info.width, info.height, bit_rate=info.bit_rate)
-    # as a run does it: stage by stage, derived signals (content scores, camera motion)
-    # computed by the first analyzer that asks and shared after; one warm-up pass first
-    order = [(c.name, c) for st in STAGES for c in by_stage().get(st, [])]
-    loaded = []
-    for name, cls in order:
-        an = cls()
-        an.load("cpu", None)
-        loaded.append((name, cls, an, cls.make_config()))
-    per: dict[str, list[float]] = {name: [] for name, *_ in loaded}
-    for rep in range(args.repeat + 1):
-        media.cache.clear()
-        for name, cls, an, cfg in loaded:
-            t0 = time.perf_counter()
-            table = an.analyze(media, cfg)
-            dt = time.perf_counter() - t0
+    # as a run does it: stage by stage through the runner (load, signals, analyze,
+    # validate); one warm-up pass first, then each pass with an empty signal store
+    order = [(c.name, c) for st in STAGES for c in by_stage().get(st, []) if c.modality != "audio"]
+    per: dict[str, list[float]] = {name: [] for name, _ in order}
+    signals: dict[str, list[float]] = {}
+    with Models(None, "cpu") as models:
+        for rep in range(args.repeat + 1):
+            runner = Runner(media, models)
+            for name, cls in order:
+                outcome = runner.run(cls)
+                if rep:
+                    per[name].append(outcome.meta["wall_time_s"])
             if rep:
-                per[name].append(dt)
-            else:
-                validate(
-                    table,
-                    analyzer=name,
-                    output_schema=cls.output_schema,
-                    video_id="bench",
-                    n_seconds=media.n_seconds,
-                )
+                for sig, got in runner.signal_info.items():
+                    signals.setdefault(sig, []).append(got["wall_time_s"])
     analyzers = {}
-    for name, cls, *_ in loaded:
+    for name, cls in order:
         t = statistics.median(per[name])
         analyzers[name] = {
             "stage": cls.stage,
@@ -123,6 +116,7 @@ def main() -> None:
                 "decode_vs_ffmpeg": round((t_video + t_audio) / t_ffmpeg, 2),
                 "decoded_frames": res.decoded_frames,
                 "analyzers": analyzers,
+                "signals_s": {k: round(statistics.median(v), 3) for k, v in signals.items()},
                 "analyzers_total_s": round(total, 3),
                 "analyzers_x_realtime": round(info.duration_s / total, 1),
             }

@@ -30,10 +30,10 @@ import pyarrow as pa
 
 import corpus
 from analyzers.audio.speech_transcription import SpeechTranscription
-from analyzers.audio.whisper_weights import ct2_base_from_packages, openai_base_from_packages
-from analyzers.core import all_analyzers, validate
+from analyzers.core import all_analyzers
 from analyzers.core.decode import decode_media
 from analyzers.core.media import Media
+from analyzers.core.runner import run_analyzer
 from analyzers.core.synth import (
     ODD_TIMINGS,
     Segment,
@@ -42,6 +42,7 @@ from analyzers.core.synth import (
     odd_timing_clip,
     texture_image,
 )
+from analyzers.signals.whisper_weights import ct2_base_from_packages, openai_base_from_packages
 from analyzers.visual.camera_analysis import CameraAnalysis
 from analyzers.visual.cut_analysis import CutAnalysis
 from analyzers.visual.visual_effects import VisualEffects
@@ -58,25 +59,14 @@ from io_managers.parquet import partition_path, write_table_atomic
 from resources.models import ModelStore
 
 
-def table_of(cls: type, media: Media, store: Any = None, **overrides: Any) -> pa.Table:
-    """Analyzer ``cls`` on ``media`` (load, analyze, unload), checked against the contract."""
-    an = cls()
-    an.load("cpu", store)
-    try:
-        table = an.analyze(media, cls.make_config(overrides))
-    finally:
-        an.unload()
-    return validate(
-        table,
-        analyzer=cls.name,
-        output_schema=cls.output_schema,
-        video_id=media.video_id,
-        n_seconds=media.n_seconds,
-    )
+def table_of(cls: type, media: Media, store: Any = None, **settings: Any) -> pa.Table:
+    """Analyzer ``cls`` on ``media`` through the pipeline's runner; ``settings``: Config
+    overrides by analyzer or signal name (``transcript={"backend": "faster"}``)."""
+    return run_analyzer(cls, media, store, settings).table
 
 
-def rows_of(cls: type, media: Media, store: Any = None, **overrides: Any) -> list[dict]:
-    return table_of(cls, media, store, **overrides).to_pylist()
+def rows_of(cls: type, media: Media, store: Any = None, **settings: Any) -> list[dict]:
+    return table_of(cls, media, store, **settings).to_pylist()
 
 
 def every_analyzer(media: Media, store: Any, parquet: Path) -> list[str]:
@@ -185,7 +175,7 @@ def main() -> int:
             media = decode_media(path, work / f"m-{label}", f"{label}-0")
             ref = words(" ".join(u.text for u in utts))
             for backend in ("openai", "faster"):
-                rows = rows_of(SpeechTranscription, media, store, backend=backend)
+                rows = rows_of(SpeechTranscription, media, store, transcript={"backend": backend})
                 said = words(" ".join(r["text"] for r in rows))
                 truth = {
                     s: "en"
@@ -204,7 +194,7 @@ def main() -> int:
         path, truth = bilingual_clip(work / "bilingual.mp4", per_language=6)
         media = decode_media(path, work / "m-bi", "bilingual-0")
         for backend in ("openai", "faster"):
-            rows = rows_of(SpeechTranscription, media, store, backend=backend)
+            rows = rows_of(SpeechTranscription, media, store, transcript={"backend": backend})
             speech[f"en_then_de_{media.n_seconds}s/{backend}"] = {
                 "language_accuracy": round(language_accuracy(rows, truth), 3),
                 "seconds_scored": len(truth),

@@ -13,7 +13,7 @@ Scored, for ours and for PySceneDetect's ContentDetector and AdaptiveDetector (d
 - transitions: events are fade through black (a fade out meeting a fade in), lone fades
   and dissolves; an event is found when a detection (our transition, or a PySceneDetect
   boundary) overlaps it (+-0.1 s). Our adjacent fade_out + fade_in count as one event.
-Times: ours = ``cut_analysis.structure`` on the decoded media (content scores, frame
+Times: ours = the ``shots`` signal on the decoded media (content scores, frame
 stats, global motion, cuts, fades, dissolves), the shared decode reported apart;
 PySceneDetect = its detector over the same low-resolution frames (``process_frame``), and
 its own end-to-end ``detect`` on the file (its decode included), for reference.
@@ -34,9 +34,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analyzers.core import Models
 from analyzers.core.decode import decode_media
+from analyzers.core.runner import Runner
 from analyzers.core.synth import Segment, make_clip, texture_image
-from analyzers.visual.cut_analysis import structure
 
 TOL_FRAMES = 2
 SPAN_TOL = 0.1
@@ -203,9 +204,9 @@ def merge_fades(spans: list[tuple[str, float, float]]) -> list[tuple[float, floa
 
 
 def ours(media) -> tuple[list[float], list[tuple[float, float]], float]:
-    media.cache.clear()
     t0 = time.perf_counter()
-    st = structure(media)
+    with Models() as models:  # a fresh in-memory signal store: shots computed here
+        st = Runner(media, models).signal("shots")
     dt = time.perf_counter() - t0
     pts = media.lowres.pts
     cuts = [float(pts[i]) for i in st.cuts]

@@ -9,7 +9,6 @@ Parquet cannot round-trip is refused before it can break readers of the whole fo
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
 from pydantic import Field
 
+from analyzers.core.files import atomic_write
 from resources.media_store import data_root_default
 
 PART_FILE = "part-0.parquet"
@@ -40,13 +40,8 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
     """Write ``table`` to ``path`` via temp file + fsync + read-back check + rename in the
     same folder. Raises UnreadableTableError (the old file, if any, stays) when the file
     does not read back equal to ``table``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+
+    def check(tmp: Path) -> None:
         try:
             back = pq.read_table(tmp, partitioning=None)
             same = back.equals(table.cast(back.schema) if back.schema != table.schema else table)
@@ -60,10 +55,8 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
                 f"{path.parent.parent.name}: the Parquet file for {path.parent.name} reads back "
                 "different from the table written; nothing was written"
             )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"), check)
 
 
 def read_table(root: str | os.PathLike[str], asset: str, video_id: str) -> pa.Table:

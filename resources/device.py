@@ -1,6 +1,7 @@
 """Device handling without Dagster: device choice, half precision on CUDA, peak memory per
-stage, teardown, and the halve-the-batch retry on CUDA out-of-memory. GpuResource (gpu.py)
-is the Dagster face of this module."""
+stage and teardown. The halve-the-batch retry on CUDA out-of-memory belongs to the
+analyzer runner (``analyzers.core.runner``: ``is_oom``, ``run_batched``), re-exported here.
+GpuResource (gpu.py) is the Dagster face of this module."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import contextlib
 import gc
 import resource as _rusage
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from analyzers.core.runner import is_oom, run_batched
+
+__all__ = ["StageDevice", "is_oom", "pick_device", "run_batched", "stage_device"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,41 +30,6 @@ def _torch() -> Any | None:
     except ImportError:  # pragma: no cover - torch is in the lock
         return None
     return torch
-
-
-def is_oom(exc: BaseException) -> bool:
-    """True for a CUDA out-of-memory error."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(exc, getattr(torch.cuda, "OutOfMemoryError", ())):
-        return True
-    return "out of memory" in str(exc).lower() and "cuda" in str(exc).lower()
-
-
-def run_batched(
-    fn: Callable[[Sequence[T]], list[R]],
-    items: Sequence[T],
-    batch_size: int,
-    on_oom: Callable[[], None] | None = None,
-) -> list[R]:
-    """Apply ``fn`` to ``items`` in batches. On CUDA OOM the failing batch is retried once
-    at half size (after ``on_oom``, which frees the cache); a second OOM is raised."""
-    out: list[R] = []
-    i = 0
-    size = max(1, batch_size)
-    while i < len(items):
-        batch = items[i : i + size]
-        try:
-            out.extend(fn(batch))
-        except Exception as exc:
-            if not is_oom(exc) or size == 1:
-                raise
-            if on_oom:
-                on_oom()
-            half = max(1, size // 2)
-            for j in range(0, len(batch), half):
-                out.extend(fn(batch[j : j + half]))
-        i += len(batch)
-    return out
 
 
 @dataclass

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from resources.env import env_value
+
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
@@ -42,7 +44,7 @@ def host_gpus() -> int:
 
 def devices() -> list[str]:
     """The devices stage ops may lease (see module doc)."""
-    env = os.environ.get("TIKTOK_DEVICES", "").strip()
+    env = env_value("devices").strip()
     if env:
         return [d.strip() for d in env.split(",") if d.strip()]
     n = host_gpus()
@@ -51,9 +53,9 @@ def devices() -> list[str]:
 
 def leases_per_device(device_list: list[str] | None = None) -> int:
     """``TIKTOK_LEASES_PER_DEVICE``, default 1 per GPU and one per core on a CPU host."""
-    env = os.environ.get("TIKTOK_LEASES_PER_DEVICE")
+    env = env_value("leases_per_device")
     if env:
-        return max(1, int(env))
+        return max(1, env)
     device_list = device_list if device_list is not None else devices()
     return 1 if any(d.startswith("cuda") for d in device_list) else (os.cpu_count() or 1)
 
@@ -62,9 +64,9 @@ def pool_limit() -> int | None:
     """The gpu pool limit this host asks for: ``TIKTOK_GPU_SLOTS`` when set, else one slot
     per lease when the host has GPUs (or fake devices); None on a plain CPU host (the
     instance's default limit stands)."""
-    env = os.environ.get("TIKTOK_GPU_SLOTS")
+    env = env_value("gpu_slots")
     if env:
-        return max(1, int(env))
+        return max(1, env)
     d = devices()
     if d == ["cpu"]:
         return None
@@ -87,9 +89,7 @@ class Lease:
 
 
 def lock_dir_default() -> Path:
-    root = os.environ.get("TIKTOK_LEASE_DIR") or os.path.join(
-        os.environ.get("TIKTOK_DATA", "data"), "leases"
-    )
+    root = env_value("lease_dir") or os.path.join(env_value("data_root"), "leases")
     return Path(root)
 
 

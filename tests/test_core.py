@@ -64,7 +64,7 @@ def test_register_refuses_a_duplicate_name():
             stage = "stage3_light"
             output_schema = SCHEMA
 
-            def analyze(self, media, config):
+            def analyze(self, media, config, signals):
                 raise NotImplementedError
 
     assert _REGISTRY["color_analysis"] is ColorAnalysis
@@ -79,7 +79,7 @@ def test_register_refuses_a_bad_stage_and_unregister_removes():
             stage = "stage9"
             output_schema = SCHEMA
 
-            def analyze(self, media, config):
+            def analyze(self, media, config, signals):
                 raise NotImplementedError
 
     unregister("wrong_stage")

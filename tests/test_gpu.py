@@ -39,3 +39,101 @@ def test_real_cuda_oom_halves_the_batch():
     result = run_batched(fn, list(range(8)), 4, on_oom=torch.cuda.empty_cache)
     assert result == [1] * 8
     assert calls == [4, 2, 2, 4, 2, 2]
+
+
+def _media(seconds: int = 4):
+    """A Media built in memory (no decode): grey frames and a 440 Hz tone."""
+    import numpy as np
+
+    from analyzers.core import AUDIO_RATE, FrameStream, Media
+
+    n = seconds * 2
+    stream = FrameStream(
+        frames=np.full((n, 64, 36, 3), 128, np.uint8),
+        seconds=np.repeat(np.arange(seconds), 2),
+        pts=np.arange(n) / 2.0,
+        fps=2.0,
+    )
+    t = np.arange(seconds * AUDIO_RATE) / AUDIO_RATE
+    return Media(
+        video_id="gpu-0",
+        duration_s=float(seconds),
+        n_seconds=seconds,
+        video_fps=2.0,
+        width=36,
+        height=64,
+        frames=stream,
+        lowres=stream,
+        audio=(0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32),
+        sample_rate=AUDIO_RATE,
+        has_audio=True,
+        frames_id="gpu-frames",
+        audio_id="gpu-audio",
+    )
+
+
+def test_a_stage_leaves_cuda_memory_where_it_started():
+    """A GPU analyzer loads its model through the stage's Models scope; while the scope
+    is open the model stays (the next analyzer of the stage may reuse it); when the stage
+    closes it, ``torch.cuda.memory_allocated()`` is back at its start value."""
+    import pyarrow as pa
+
+    from analyzers.core import FrameAnalyzer, Models, register
+    from analyzers.core.registry import unregister
+    from analyzers.core.runner import Runner
+
+    @register
+    class GpuProbe(FrameAnalyzer):
+        """Test only: a 400 MB linear layer on the GPU."""
+
+        name = "gpu_probe"
+        stage = "stage1_heavy"
+        output_schema = pa.schema([("y", pa.float32())])
+
+        def load(self, device, models):
+            super().load(device, models)
+            self.net = models.get(
+                ("probe", device), lambda: torch.nn.Linear(10_000, 10_000).to(device)
+            )
+
+        def analyze(self, media, config, signals):
+            with torch.inference_mode():
+                y = self.net(torch.ones(8, 10_000, device=self.device)).mean().item()
+            return self.table(media, [{"second": s, "y": y} for s in media.seconds()])
+
+        def unload(self):
+            super().unload()
+            self.net = None
+
+    torch.cuda.synchronize()
+    start = torch.cuda.memory_allocated()
+    try:
+        with Models(None, "cuda") as models:
+            runner = Runner(_media(), models)
+            runner.run(GpuProbe)
+            held = torch.cuda.memory_allocated()
+            assert held - start >= 390 * 2**20  # the model, held by the open scope
+            runner.run(GpuProbe)  # the second run reuses it: nothing new allocated
+            assert torch.cuda.memory_allocated() == held
+    finally:
+        unregister("gpu_probe")
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated() == start
+
+
+def test_whisper_on_the_gpu_is_released_with_its_stage():
+    """The transcript signal (Whisper base architecture, random weights) on CUDA."""
+    pytest.importorskip("whisper")
+    pytest.importorskip("silero_vad")
+    from analyzers.core import Models
+    from analyzers.core.runner import Runner
+
+    torch.cuda.synchronize()
+    start = torch.cuda.memory_allocated()
+    with Models(None, "cuda") as models:
+        runner = Runner(_media(), models)
+        runner.signal("transcript")
+        assert torch.cuda.memory_allocated() - start > 100 * 2**20  # Whisper base is there
+        assert any(k[0] == "whisper" for k in models.loaded)
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated() == start

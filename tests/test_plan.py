@@ -15,12 +15,25 @@ def test_real_policy_skips_only_missing_weights(model_home, tmp_path, monkeypatc
     assert [s.analyzer for s in skipped] == ["speech_emotion"]
     assert skipped[0].commands == ("tiktok-analyzer models pull wav2vec2-ser",)
 
-    # asking for AST by name makes audio_environment need its weights too
+    # asking for AST by name makes the sound_events signal need its weights, and with it
+    # both analyzers that read it (and the signal's own asset)
     cfg = tmp_path / "analyzers.toml"
-    cfg.write_text('[audio_environment]\nbackend = "ast"\n')
+    cfg.write_text('[sound_events]\nbackend = "ast"\n')
     monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", str(cfg))
+    skipped = {s.analyzer: s for s in skipped_analyzers(store)}
+    assert set(skipped) == {"speech_emotion", "audio_environment", "audio_analysis", "sound_events"}
+    assert skipped["audio_analysis"].models == ("ast-audioset",)
+
+    # a configured Whisper size without weights skips the transcript and its readers
+    cfg.write_text('[transcript]\nmodel_size = "large-v3"\n')
     names = {s.analyzer for s in skipped_analyzers(store)}
-    assert names == {"speech_emotion", "audio_environment"}
+    assert names == {
+        "speech_emotion",
+        "transcript",
+        "speech_transcription",
+        "speech_rate",
+        "speech_flow",
+    }
 
     for policy in ("auto", "random"):
         assert skipped_analyzers(ModelStore(model_home=str(model_home), weights=policy)) == []

@@ -40,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from analyzers.core.decode import MediaError
 from resources.media_store import MediaStore
+from resources.settings import env_settings
 from tiktok_assets.fetch import DownloadRefused, download, url_refusal
 
 JOB = "analyze_video"
@@ -51,20 +52,20 @@ LIVE_OR_DONE = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "SUCCESS")
 # ---- settings ---------------------------------------------------------------------------
 def max_body() -> int:
     """Largest request body accepted, in bytes (``TIKTOK_API_MAX_BODY``, default 64 KiB)."""
-    return int(os.environ.get("TIKTOK_API_MAX_BODY", str(64 * 1024)))
+    return env_settings().api_max_body
 
 
 def input_roots() -> list[Path]:
     """Folders whose files ``POST /analyze`` may read (``TIKTOK_API_ROOTS``, separated by
     ``os.pathsep``; default the data folder's uploads/ and the server's working folder)."""
-    env = os.environ.get("TIKTOK_API_ROOTS")
+    env = env_settings().api_roots
     if env:
         return [Path(p).expanduser().resolve() for p in env.split(os.pathsep) if p.strip()]
     return [_store().path("uploads").resolve(), Path.cwd().resolve()]
 
 
 def token() -> str | None:
-    return os.environ.get("TIKTOK_API_TOKEN") or None
+    return env_settings().api_token or None
 
 
 def dagster_url() -> tuple[str, int]:
@@ -168,12 +169,12 @@ def require_token(
 
 
 def _allowed_hosts() -> set[str]:
-    bind = os.environ.get("TIKTOK_API_HOST", "127.0.0.1")
+    bind = env_settings().api_host
     return {*LOOPBACK, bind.strip("[]")}
 
 
 def _same_origins() -> set[str]:
-    port = os.environ.get("TIKTOK_API_PORT", "8003")
+    port = env_settings().api_port
     return {f"http://{f'[{h}]' if ':' in h else h}:{port}" for h in _allowed_hosts()}
 
 

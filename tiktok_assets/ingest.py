@@ -1,11 +1,10 @@
-"""Ingest assets: the stored copy, its metadata, and the single decode of frames and audio."""
+"""Ingest assets: the stored copy, its metadata, and the single decode of frames and audio.
 
-import json
-import os
-import shutil
-from pathlib import Path
+The media store does the work (it owns the folder layout and the decode, see
+resources/media_store.py); these assets call it and report what it did."""
 
-import numpy as np
+from typing import Any
+
 from dagster import (
     AssetExecutionContext,
     Failure,
@@ -14,9 +13,11 @@ from dagster import (
     asset,
 )
 
-from analyzers.core.decode import DecodeConfig, MediaError, decode_audio, decode_video, probe
+from analyzers.core.decode import DecodeConfig, MediaError
+from analyzers.core.media import AUDIO_RATE
 from analyzers.core.registry import all_analyzers
-from resources.media_store import AUDIO_RATE, MediaStore, atomic_write_bytes, sha256_file
+from resources.media_store import MediaStore
+from resources.settings import Settings
 from tiktok_assets.measure import peak_rss_mb, progress, timed
 from tiktok_assets.partitions import videos
 from tiktok_assets.pool_guard import mark_worker
@@ -30,12 +31,22 @@ def default_sample_fps() -> float:
     return float(max([1.0, *rates]))
 
 
-def _stored(context: AssetExecutionContext, store: MediaStore) -> tuple[str, Path]:
-    key = context.partition_key
-    path = store.video_path(key)
-    if path is None:
-        raise Failure(f"video {key} is not in the store; materialize video_file first")
-    return key, path
+def decode_config(settings: Settings) -> DecodeConfig:
+    """The run's decode settings: ``[decode]`` from the settings, else a sample rate that
+    serves every frame analyzer with its configured ``sample_fps``."""
+    overrides = settings.overrides()
+    rates = [
+        cls.make_config(overrides.get(name)).sample_fps
+        for name, cls in all_analyzers().items()
+        if cls.modality != "audio"
+    ]
+    values: dict[str, Any] = {"sample_fps": float(max([default_sample_fps(), *rates]))}
+    values.update(settings.decode_overrides())
+    return DecodeConfig(**values)
+
+
+def _failure(key: str, exc: Exception) -> Failure:
+    return Failure(f"{key}: {exc}")
 
 
 @asset(partitions_def=videos, group_name=GROUP, kinds={"video"})
@@ -44,31 +55,10 @@ def video_file(context: AssetExecutionContext, media_store: MediaStore) -> Mater
     mark_worker(context.instance, context.run_id)  # for the reaper
     key = context.partition_key
     with timed() as t:
-        stored = media_store.video_path(key)
-        src = media_store.incoming_path(key)
-        if stored is None and src is None:
-            raise Failure(
-                f"no file for video {key}: drop it into {media_store.path('uploads')} "
-                "or run `tiktok-analyzer analyze PATH`"
-            )
-        if stored is None:
-            assert src is not None
-            dest = media_store.path("videos", f"{key}{src.suffix}")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            shutil.copyfile(src, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, dest)
-            info = src.with_suffix(".json")
-            if info.exists():
-                os.replace(info, media_store.path("videos", f"{key}.json"))
-            src.unlink()
-            stored = dest
-        digest = sha256_file(stored)
-        if not key.endswith(digest[:10]):
-            raise Failure(f"{stored} does not hash to its key {key} (sha256 {digest[:10]}...)")
+        try:
+            stored, digest = media_store.keep(key)
+        except (FileNotFoundError, MediaError) as exc:
+            raise _failure(key, exc) from exc
     progress(context, f"video_file: {stored.name} ({stored.stat().st_size / 2**20:.1f} MiB)")
     return MaterializeResult(
         metadata={
@@ -85,15 +75,15 @@ def video_file(context: AssetExecutionContext, media_store: MediaStore) -> Mater
 @asset(partitions_def=videos, group_name=GROUP, deps=[video_file], kinds={"video"})
 def video_metadata(context: AssetExecutionContext, media_store: MediaStore) -> MaterializeResult:
     """Container facts: duration (s), fps, display width/height with phone rotation applied,
-    rotation (degrees), codecs, has_audio, frame count, bit rate."""
+    rotation (degrees), codecs, has_audio, frame count, bit rate. The file is probed once,
+    at admission; this records that probe (or probes a file added some other way)."""
     mark_worker(context.instance, context.run_id)  # for the reaper
-    key, path = _stored(context, media_store)
+    key = context.partition_key
     with timed() as t:
         try:
-            info = probe(path)
-        except MediaError as exc:
-            raise Failure(f"{key}: {exc}") from exc
-        atomic_write_bytes(media_store.metadata_path(key), json.dumps(info.to_dict()).encode())
+            info = media_store.write_metadata(key)
+        except (FileNotFoundError, MediaError) as exc:
+            raise _failure(key, exc) from exc
     progress(
         context,
         f"video_metadata: {info.duration_s:.2f} s, {info.width}x{info.height} @ {info.fps:.2f} fps,"
@@ -108,33 +98,21 @@ def video_metadata(context: AssetExecutionContext, media_store: MediaStore) -> M
     )
 
 
-@asset(
-    partitions_def=videos,
-    group_name=GROUP,
-    deps=[video_metadata],
-    kinds={"numpy"},
-)
-def segment_frames(context: AssetExecutionContext, media_store: MediaStore) -> MaterializeResult:
+@asset(partitions_def=videos, group_name=GROUP, deps=[video_metadata], kinds={"numpy"})
+def segment_frames(
+    context: AssetExecutionContext, media_store: MediaStore, settings: Settings
+) -> MaterializeResult:
     """The only video decode: sampled frames per second at working resolution
     (``frames.npy``) plus every frame small (``lowres.npy``), with frame -> second/pts
     indexes. Written to a temp folder and swapped in, so a failed decode loses nothing."""
     mark_worker(context.instance, context.run_id)  # for the reaper
-    key, path = _stored(context, media_store)
-    cfg = DecodeConfig(sample_fps=default_sample_fps())
-    final = media_store.frames_dir(key)
-    tmp = final.with_name(f".{final.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    key = context.partition_key
+    cfg = decode_config(settings)
     with timed() as t:
         try:
-            result = decode_video(path, tmp, cfg)
-        except MediaError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise Failure(f"{key}: {exc}") from exc
-        old = final.with_name(f".{final.name}.old")
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+            result = media_store.decode_frames(key, cfg)
+        except (FileNotFoundError, MediaError) as exc:
+            raise _failure(key, exc) from exc
     speed = result.duration_s / t.seconds if t.seconds else 0.0
     progress(
         context,
@@ -149,19 +127,20 @@ def segment_frames(context: AssetExecutionContext, media_store: MediaStore) -> M
         "frames_shape": str(result.frames_shape),
         "lowres_shape": str(result.lowres_shape),
         "sample_fps": cfg.sample_fps,
+        "decode_config": MetadataValue.json(result.config),
         "rotation": result.rotation,
         "wall_time_s": round(t.seconds, 3),
         "x_realtime": round(speed, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "path": MetadataValue.path(str(final)),
+        "path": MetadataValue.path(str(media_store.frames_dir(key))),
+        "first_frame_s": round(result.first_pts_s, 3),
+        "decoded_until_s": round(result.decoded_until_s, 3),
+        "container_duration_s": round(result.container_duration_s, 3),
+        "complete": result.complete,
+        "missing_s": round(result.missing_s, 3),
+        "damaged_packets": result.damaged_packets,
+        "gaps": MetadataValue.json([list(g) for g in result.gaps]),
     }
-    meta["first_frame_s"] = round(result.first_pts_s, 3)
-    meta["decoded_until_s"] = round(result.decoded_until_s, 3)
-    meta["container_duration_s"] = round(result.container_duration_s, 3)
-    meta["complete"] = result.complete
-    meta["missing_s"] = round(result.missing_s, 3)
-    meta["damaged_packets"] = result.damaged_packets
-    meta["gaps"] = MetadataValue.json([list(g) for g in result.gaps])
     if result.error:
         meta["decode_error"] = result.error
         context.log.warning(f"{key}: {result.error}")
@@ -170,33 +149,24 @@ def segment_frames(context: AssetExecutionContext, media_store: MediaStore) -> M
 
 @asset(partitions_def=videos, group_name=GROUP, deps=[video_metadata], kinds={"numpy"})
 def audio_track(context: AssetExecutionContext, media_store: MediaStore) -> MaterializeResult:
-    """The only audio decode: 16 kHz mono float32 in ``audio/<key>.npy``. A video without
-    audio gets an explicit empty track and ``has_audio=false``."""
+    """The only audio decode: mono float32 at 16 kHz (``AUDIO_RATE``) in
+    ``audio/<key>.npy``. A video without audio gets an explicit empty track and
+    ``has_audio=false``."""
     mark_worker(context.instance, context.run_id)  # for the reaper
-    key, path = _stored(context, media_store)
+    key = context.partition_key
     with timed() as t:
         try:
-            samples = decode_audio(path, AUDIO_RATE)
-        except MediaError as exc:
-            raise Failure(f"{key}: {exc}") from exc
-        has_audio = samples is not None
-        arr = samples if samples is not None else np.zeros(0, dtype=np.float32)
-        out = media_store.audio_path(key)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, out)
-        info = {"has_audio": has_audio, "samples": len(arr), "sample_rate": AUDIO_RATE}
-        atomic_write_bytes(out.with_suffix(".json"), json.dumps(info).encode())
-    progress(
-        context, f"audio_track: {'%.2f s' % (len(arr) / AUDIO_RATE) if has_audio else 'no audio'}"
-    )
+            has_audio, samples = media_store.decode_audio_track(key)
+        except (FileNotFoundError, MediaError) as exc:
+            raise _failure(key, exc) from exc
+    seconds = samples / AUDIO_RATE
+    progress(context, f"audio_track: {f'{seconds:.2f} s' if has_audio else 'no audio'}")
     return MaterializeResult(
         metadata={
             "has_audio": has_audio,
-            "audio_seconds": round(len(arr) / AUDIO_RATE, 3),
+            "audio_seconds": round(seconds, 3),
             "sample_rate": AUDIO_RATE,
-            "path": MetadataValue.path(str(out)),
+            "path": MetadataValue.path(str(media_store.audio_path(key))),
             "wall_time_s": round(t.seconds, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
         }
@@ -210,7 +180,3 @@ def decode_shortfall(meta: dict) -> tuple[float, float, str] | None:
         return None
     total = float(meta.get("container_duration_s", 0.0))
     return total - float(meta.get("missing_s", 0.0)), total, str(meta["decode_error"])
-
-
-def media_dep_keys() -> list[str]:
-    return ["video_metadata", "segment_frames", "audio_track"]

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resources.settings import env_settings
+
 if TYPE_CHECKING:  # measure.py imports nothing heavy: the GPU check runs it bare
     from dagster import AssetExecutionContext
 
@@ -35,7 +37,7 @@ def progress(context: AssetExecutionContext | None, message: str) -> None:
     if context is not None:
         context.log.info(message)
         log_event(context, "progress", message=message)
-    if os.environ.get("TIKTOK_PROGRESS") == "1":
+    if env_settings().progress:
         print(f"  {message}", file=sys.stderr, flush=True)
 
 
@@ -98,6 +100,15 @@ def log_event(
 
 
 GpuReading = tuple[float, float]  # utilization %, memory used MiB
+
+
+def cuda_allocated_mb(device: str) -> float | None:
+    """``torch.cuda.memory_allocated`` of ``device`` in MiB (None off CUDA or before torch
+    is imported): a stage ends where it started when its models were released."""
+    torch = sys.modules.get("torch")
+    if not device.startswith("cuda") or torch is None or not torch.cuda.is_initialized():
+        return None
+    return round(torch.cuda.memory_allocated(device) / 2**20, 1)
 
 
 def nvml_reader(device: str) -> Callable[[], GpuReading] | None:

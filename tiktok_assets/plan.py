@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from dagster import AssetKey
 
-from analyzers.core.registry import all_analyzers
+from analyzers.core.registry import all_analyzers, all_signals, closure
 from resources.models import ModelStore, fetch_command
-from tiktok_assets.stages import file_overrides
+from resources.settings import Settings, env_settings
 
 EXIT_SKIPPED = 3  # the CLI's exit code for "done, with analyzers skipped"
 
@@ -34,17 +34,32 @@ class Skipped:
         )
 
 
-def skipped_analyzers(store: ModelStore) -> list[Skipped]:
-    """Analyzers a run leaves out: under the policy ``real`` those missing a weights file
-    their configured backend loads (package-shipped weights are built first, once). Empty
-    under ``auto`` and ``random``."""
+def skipped_analyzers(store: ModelStore, settings: Settings | None = None) -> list[Skipped]:
+    """Analyzers (and signal assets) a run leaves out: under the policy ``real`` those
+    missing a weights file that they, or a signal they require, load with the configured
+    settings (package-shipped weights are built first, once). Empty under ``auto`` and
+    ``random``."""
     if store.weights != "real":
         return []
-    overrides = file_overrides()
+    overrides = (settings or env_settings()).overrides()
+    signals = all_signals()
+
+    def signal_weights(names: tuple[str, ...]) -> list:
+        return [
+            spec
+            for n in closure(list(names))
+            for spec in signals[n].required_weights(signals[n].make_config(overrides.get(n)))
+        ]
+
     out = []
-    for name, cls in all_analyzers().items():
-        config = cls.make_config(overrides.get(name, {}))
-        missing = [s for s in cls.required_weights(config) if not store.has_real(s)]
+    owners = [
+        *((n, cls.required_weights(cls.make_config(overrides.get(n))), cls.requires)
+          for n, cls in all_analyzers().items()),
+        *((n, (), (n,)) for n, cls in signals.items() if cls.asset),
+    ]  # fmt: skip
+    for name, own, requires in owners:
+        specs = {s.name: s for s in [*own, *signal_weights(tuple(requires))]}
+        missing = [s for s in specs.values() if not store.has_real(s)]
         if missing:
             out.append(
                 Skipped(

@@ -146,7 +146,7 @@ def reap_dead_runs(instance: DagsterInstance) -> list[str]:
 TEMP_SUFFIXES = (".tmp", ".old", ".tmp.npy")
 
 
-SWEPT = ("incoming", "videos", "frames", "audio", "parquet", "reports")  # never uploads/
+SWEPT = ("incoming", "videos", "frames", "audio", "parquet", "signals", "reports")  # never uploads/
 
 
 def _temp_entries(root: Path) -> list[Path]:
@@ -167,7 +167,8 @@ def sweep_temp(
     instance: DagsterInstance, data_root: str | os.PathLike[str], min_age_s: float = 3600.0
 ) -> list[Path]:
     """Remove the temp entries under ``data_root`` of videos no live run works on (a temp
-    entry names its video: ``.<key>.tmp``, ``video_id=<key>/.part-0...tmp``). One that
+    entry names its video: ``.<key>.tmp``, ``video_id=<key>/.part-0...tmp``,
+    ``signals/<key>/...``). One that
     names no known video goes once it is ``min_age_s`` old. Returns what was removed."""
     entries = _temp_entries(Path(data_root))
     if not entries:
@@ -180,7 +181,7 @@ def sweep_temp(
     removed = []
     now = time.time()
     for path in entries:
-        where = f"{path.parent.name}/{path.name}"
+        where = str(path.relative_to(data_root))  # signals/<key>/<signal>/.<hash>...tmp
         key = next((k for k in keys if k in where), None)
         try:
             age = now - path.lstat().st_mtime

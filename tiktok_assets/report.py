@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from analyzers.core.files import atomic_write_bytes
 from tiktok_assets.intelligence import SEP
 
 
@@ -120,8 +121,4 @@ td,th{{padding:2px 10px;text-align:left}}</style></head><body>
 <h2>Analyzers</h2><table><tr><th>analyzer</th><th>model</th><th>weights</th>
 <th>wall time (s)</th><th>rows</th></tr>{rows}</table>
 </body></html>"""
-    path = out_dir / "index.html"
-    tmp = path.with_name(".index.html.tmp")
-    tmp.write_text(page)
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(out_dir / "index.html", page.encode())

@@ -2,7 +2,6 @@
 quarantine with a reason. It never raises on a file."""
 
 import json
-import os
 from pathlib import Path
 
 from dagster import (
@@ -17,13 +16,14 @@ from dagster import (
 from analyzers.core.decode import MediaError
 from resources.media_store import MediaStore
 from resources.models import ModelStore
+from resources.settings import env_settings
 from tiktok_assets.jobs import analyze_video
 from tiktok_assets.partitions import videos
 from tiktok_assets.plan import Skipped, run_selection, skipped_analyzers
 
 
 def max_files_per_tick() -> int:
-    return int(os.environ.get("TIKTOK_SENSOR_MAX_FILES", "8"))
+    return env_settings().sensor_max_files
 
 
 def _candidates(folder: Path) -> list[Path]:
@@ -74,8 +74,8 @@ def upload_folder_sensor(
             continue
         handled += 1
         try:
-            media_store.admit(path)
-            key, is_new = media_store.stage(path, move=True)
+            info = media_store.admit(path)
+            key, is_new = media_store.stage(path, move=True, info=info)
         except MediaError as exc:
             _quarantine(context, media_store, path, str(exc))
             continue

@@ -1,19 +1,20 @@
-"""The four GPU-pool stage assets, generated from the analyzer registry.
+"""The four GPU-pool stage assets, generated from the analyzer and signal registries.
 
-One ``@multi_asset`` per stage with one AssetSpec per registered analyzer. The stage op
-loads one video's media once and runs its selected analyzers one after another (load,
-analyze, validate, unload), holding the ``gpu`` pool slot for the whole stage. An
-analyzer that raises does not lose the others: its error is recorded, the rest finish,
-then the op fails naming the failures so a retry picks up exactly what is missing.
+One ``@multi_asset`` per stage with one output per registered analyzer, plus one per
+expensive signal (``Signal.asset``: shot structure, transcript, sound events) in the
+stage of its first reader, so the asset graph shows ``speech_rate <- transcript <-
+audio_track``. The stage op loads one video's media and, inside its GPU lease and one
+``Models`` scope, runs the selected analyzers through the one runner
+(``analyzers.core.runner``): each required signal is read from the signal store or
+computed once and persisted there, so any process reading it later gets the same
+value. The scope is closed (every model released) before the lease ends. An analyzer
+that raises does not lose the others: its error is recorded, the rest finish, then the
+op fails naming the failures so a retry picks up exactly what is missing.
 """
 
 import logging
-import os
-import time
-import tomllib
 import traceback
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from dagster import (
@@ -25,159 +26,212 @@ from dagster import (
     Failure,
     Field,
     MetadataValue,
+    Nothing,
     Output,
     Permissive,
     multi_asset,
 )
 
-from analyzers.core import Analyzer, validate
-from analyzers.core.registry import by_stage
+from analyzers.core import Analyzer, Models, Signal
+from analyzers.core.registry import all_signals, by_stage, closure
+from analyzers.core.runner import Runner
 from resources.gpu import GpuResource
 from resources.media_store import MediaStore
 from resources.models import ModelStore
-from tiktok_assets.ingest import media_dep_keys
-from tiktok_assets.measure import GpuSampler, log_event, nvml_reader, progress
+from resources.settings import Settings
+from tiktok_assets.measure import GpuSampler, cuda_allocated_mb, log_event, nvml_reader, progress
 from tiktok_assets.partitions import videos
 from tiktok_assets.pool_guard import POOL, mark_worker
 
-
-def file_overrides() -> dict[str, dict[str, Any]]:
-    """Per-analyzer Config overrides from the TOML file named by TIKTOK_ANALYZER_CONFIG
-    (``[color_analysis]`` then ``k = 3``)."""
-    path = os.environ.get("TIKTOK_ANALYZER_CONFIG")
-    if not path:
-        return {}
-    return tomllib.loads(Path(path).read_text())
+MEDIA = {
+    "frames": ["segment_frames"],
+    "audio": ["audio_track"],
+    "both": ["segment_frames", "audio_track"],
+}
 
 
-def _spec(cls: type[Analyzer], stage: str) -> AssetSpec:
+def _spec(cls: type[Analyzer] | type[Signal], stage: str) -> AssetSpec:
+    kind = "signal" if issubclass(cls, Signal) else "parquet"
     return AssetSpec(
         key=cls.name,
         group_name=stage,
         description=(cls.__doc__ or cls.name).strip(),
         code_version=cls.version,
-        kinds={"parquet"},
-        metadata={"analyzer_version": cls.version, "model": cls.model, "modality": cls.modality},
+        kinds={kind},
+        metadata={"version": cls.version, "model": cls.model, "modality": cls.modality},
     )
 
 
-def _run_one(
-    cls: type[Analyzer],
-    overrides: Mapping[str, Any],
-    media: Any,
-    device: str,
-    model_store: ModelStore,
-) -> tuple[Any, dict[str, Any]]:
-    t0 = time.perf_counter()
-    config = cls.make_config(overrides)
-    analyzer = cls()
-    analyzer.load(device, model_store)
-    t_load = time.perf_counter() - t0
-    try:
-        raw = analyzer.analyze(media, config)
-    finally:
-        mode = analyzer.weights_mode
-        analyzer.unload()
-    table = validate(
-        raw,
-        analyzer=cls.name,
-        output_schema=cls.output_schema,
-        video_id=media.video_id,
-        n_seconds=media.n_seconds,
-    )
-    wall = time.perf_counter() - t0
-    return table, {
-        "rows": table.num_rows,
-        "seconds": media.n_seconds,
-        "model": cls.model,
-        "weights_mode": mode,
-        "device": device,
-        "analyzer_version": cls.version,
-        "wall_time_s": round(wall, 3),
-        "load_time_s": round(t_load, 3),
-        "x_realtime": round(media.duration_s / wall, 2) if wall > 0 else None,
-        "config": MetadataValue.json({k: getattr(config, k) for k in config.__dataclass_fields__}),
+def signal_stages() -> dict[str, str]:
+    """The stage that computes each asset-visible signal: that of its first reader (an
+    analyzer requiring it, directly or through another signal)."""
+    out: dict[str, str] = {}
+    for stage, classes in by_stage().items():
+        for cls in classes:
+            for name in closure(list(cls.requires)):
+                if all_signals()[name].asset:
+                    out.setdefault(name, stage)
+    return out
+
+
+def lineage(requires: tuple[str, ...], modality: str) -> set[str]:
+    """What an asset reading ``requires`` depends on in the graph: the nearest visible
+    signals, and the decoded media the rest read."""
+    signals = all_signals()
+    out = set(MEDIA[modality])
+    todo = list(requires)
+    while todo:
+        name = todo.pop()
+        if signals[name].asset:
+            out.add(name)
+        else:
+            out.update(MEDIA[signals[name].modality])
+            todo += list(signals[name].requires)
+    return out
+
+
+def _signal_meta(info: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "key": info["key"],
+        "source": info["source"],
+        "path": MetadataValue.path(info["path"]),
+        "wall_time_s": info["wall_time_s"],
+        "weights_mode": info["weights_mode"],
+        "config": MetadataValue.json(info["config"]),
     }
+    meta.update({k: v for k, v in info.get("summary", {}).items()})
+    return meta
 
 
 def build_stage_asset(
-    stage: str, classes: list[type[Analyzer]], upstream: list[str]
+    stage: str,
+    classes: list[type[Analyzer]],
+    signal_names: list[str],
+    upstream: list[str],
 ) -> AssetsDefinition:
-    """The multi-asset of one stage. ``upstream``: asset keys every spec depends on (the
-    decoded media, and the previous stage's analyzers so stages keep their order)."""
-    outs = {
-        cls.name: AssetOut.from_spec(_spec(cls, stage), dagster_type=Any, is_required=False)
-        for cls in classes
+    """The multi-asset of one stage. ``signal_names``: visible signals it computes;
+    ``upstream``: the previous stage's assets (stages keep their order on the GPU)."""
+    signals = all_signals()
+    outs: dict[str, AssetOut] = {
+        name: AssetOut.from_spec(
+            _spec(signals[name], stage), dagster_type=Nothing, is_required=False
+        )
+        for name in signal_names
     }
+    outs.update(
+        {
+            cls.name: AssetOut.from_spec(_spec(cls, stage), dagster_type=Any, is_required=False)
+            for cls in classes
+        }
+    )
+    # signals carry only their true lineage; the analyzers also wait for the stage before
+    # (which orders the ops: one stage's models on the GPU at a time, heavy first)
+    internal = {
+        name: {AssetKey(k) for k in lineage(signals[name].requires, signals[name].modality)}
+        for name in signal_names
+    }
+    internal.update(
+        {
+            cls.name: {AssetKey(k) for k in lineage(cls.requires, cls.modality)}
+            | {AssetKey(k) for k in upstream}
+            for cls in classes
+        }
+    )
+    deps = sorted({k.to_user_string() for ks in internal.values() for k in ks} - set(outs))
     by_name = {cls.name: cls for cls in classes}
 
     @multi_asset(
         name=stage,
         outs=outs,
-        deps=upstream,
+        deps=deps,
+        internal_asset_deps=internal,
         partitions_def=videos,
         can_subset=True,
         pool=POOL,
         config_schema={"analyzers": Field(Permissive(), is_required=False, default_value={})},
-        description=f"{stage}: {', '.join(by_name)} (holds the `{POOL}` pool slot)",
+        description=f"{stage}: {', '.join([*signal_names, *by_name])} (holds the `{POOL}` pool slot)",
     )
     def _stage(
         context: AssetExecutionContext,
         media_store: MediaStore,
         model_store: ModelStore,
         gpu: GpuResource,
+        settings: Settings,
     ) -> Iterator[Output[Any]]:
         key = context.partition_key
         mark_worker(context.instance, context.run_id)  # for the reaper
-        selected = [n for n in by_name if AssetKey(n) in context.selected_asset_keys]
-        overrides = file_overrides()
-        for name, values in (
-            (context.op_execution_context.op_config or {}).get("analyzers", {}).items()
-        ):
-            overrides.setdefault(name, {}).update(values)
+        selected = [n for n in outs if AssetKey(n) in context.selected_asset_keys]
+        op_config = (context.op_execution_context.op_config or {}).get("analyzers", {})
+        wrong = sorted(set(op_config) & set(signals))
+        if wrong:
+            raise Failure(
+                f"{wrong} are signals: set them for the whole run (resources.settings.config."
+                "analysis, or the TOML file), not per stage, so every reader agrees"
+            )
+        overrides = settings.overrides(op_config)
         media = media_store.load_media(key)
         failures: dict[str, str] = {}
-        progress(context, f"{stage}: {len(selected)} analyzer(s) on {media.n_seconds} s")
+        progress(context, f"{stage}: {len(selected)} asset(s) on {media.n_seconds} s")
         with gpu.stage(owner=f"{context.run_id} {stage} {key}") as dev:
             progress(None, f"{stage}: on {dev.device} (lease {dev.lease})")
             reader = nvml_reader(dev.device)
-            for name in selected:
-                try:
-                    with GpuSampler(reader) as sampler:
-                        table, meta = _run_one(
-                            by_name[name], overrides.get(name, {}), media, dev.device, model_store
+            start_mb = cuda_allocated_mb(dev.device)
+            with Models(model_store, dev.device) as models:
+                runner = Runner(
+                    media,
+                    models,
+                    overrides,
+                    media_store.signal_store(),
+                    lambda m: progress(None, m),
+                )
+                for name in selected:
+                    try:
+                        with GpuSampler(reader) as sampler:
+                            if name in signals:
+                                runner.signal(name)
+                                meta = _signal_meta(runner.signal_info[name])
+                                value = None
+                            else:
+                                outcome = runner.run(by_name[name])
+                                value, meta = outcome.table, outcome.meta
+                                meta["config"] = MetadataValue.json(meta["config"])
+                                meta["signals"] = MetadataValue.json(meta["signals"])
+                    except Exception as exc:
+                        failures[name] = f"{type(exc).__name__}: {exc}"
+                        context.log.error(f"{name} failed on {key}:\n{traceback.format_exc()}")
+                        progress(None, f"  {name}: FAILED ({failures[name]})")
+                        log_event(
+                            context,
+                            "analyzer_failed",
+                            level=logging.ERROR,
+                            analyzer=name,
+                            error=failures[name],
                         )
-                except Exception as exc:
-                    failures[name] = f"{type(exc).__name__}: {exc}"
-                    context.log.error(f"{name} failed on {key}:\n{traceback.format_exc()}")
-                    progress(None, f"  {name}: FAILED ({failures[name]})")
+                        continue
+                    meta["peak_memory_mb"] = round(dev.current_peak_mb(), 1)
+                    meta["memory_kind"] = dev.memory_kind
+                    meta["device_lease"] = dev.lease
+                    meta.update(sampler.summary())
                     log_event(
                         context,
-                        "analyzer_failed",
-                        level=logging.ERROR,
+                        "signal_done" if name in signals else "analyzer_done",
                         analyzer=name,
-                        error=failures[name],
+                        **{k: v for k, v in meta.items() if isinstance(v, str | int | float)},
                     )
-                    continue
-                meta["peak_memory_mb"] = round(dev.current_peak_mb(), 1)
-                meta["memory_kind"] = dev.memory_kind
-                meta["device_lease"] = dev.lease
-                meta.update(sampler.summary())
-                log_event(
-                    context,
-                    "analyzer_done",
-                    analyzer=name,
-                    **{k: v for k, v in meta.items() if isinstance(v, str | int | float)},
-                )
-                progress(
-                    None,
-                    f"  {name}: {meta['rows']} rows, {meta['wall_time_s']:.2f} s, "
-                    f"weights={meta['weights_mode']}",
-                )
-                yield Output(table, output_name=name, metadata=meta)
+                    if value is not None:
+                        progress(
+                            None,
+                            f"  {name}: {meta['rows']} rows, {meta['wall_time_s']:.2f} s, "
+                            f"weights={meta['weights_mode']}",
+                        )
+                    yield Output(value, output_name=name, metadata=meta)
+            end_mb = cuda_allocated_mb(dev.device)
+            log_event(
+                context, "stage_done", stage=stage, cuda_start_mb=start_mb, cuda_end_mb=end_mb
+            )
         if failures:
             raise Failure(
-                description=f"{stage}: {len(failures)} analyzer(s) failed: "
+                description=f"{stage}: {len(failures)} asset(s) failed: "
                 + "; ".join(f"{k}: {v}" for k, v in failures.items()),
                 metadata={k: MetadataValue.text(v) for k, v in failures.items()},
             )
@@ -186,10 +240,13 @@ def build_stage_asset(
 
 
 def build_stage_assets() -> list[AssetsDefinition]:
-    """One multi-asset per stage that has registered analyzers, each after the one before."""
+    """One multi-asset per stage that has registered analyzers, each after the one before
+    (every asset of a stage depends on the previous stage's: the staged GPU order)."""
     out: list[AssetsDefinition] = []
-    upstream = media_dep_keys()
+    upstream: list[str] = ["video_metadata"]
+    where = signal_stages()
     for stage, classes in by_stage().items():
-        out.append(build_stage_asset(stage, classes, list(upstream)))
-        upstream = [*media_dep_keys(), *(cls.name for cls in classes)]
+        names = [n for n in all_signals() if where.get(n) == stage]
+        out.append(build_stage_asset(stage, classes, names, upstream))
+        upstream = [*names, *(cls.name for cls in classes)]
     return out

@@ -27,7 +27,7 @@ def add_video(
     make the gpu pool ready and add the video's partition. Launching the run is the
     caller's: in-process (CLI) or through the webserver (API)."""
     info = store.admit(path)
-    key, new = store.stage(path)
+    key, new = store.stage(path, info=info)  # the probe travels with the file
     ensure_pool(instance)
     reaped = reap_dead_runs(instance)
     sweep_temp(instance, store.path())

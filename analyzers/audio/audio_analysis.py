@@ -13,13 +13,15 @@ times, onset strength, spectral centroid, musical key, and the music-vs-speech b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from analyzers.core import AudioAnalyzer, BaseConfig, Media, register
-from analyzers.core.signals import level_db
+from analyzers.core.series import level_db
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class AudioAnalysis(AudioAnalyzer):
     version = "2"
     stage = "stage4_fast"
     Config = AudioConfig
+    requires = ("sound_events",)
     model = "librosa"
     output_schema = pa.schema(
         [
@@ -110,7 +113,9 @@ class AudioAnalysis(AudioAnalyzer):
         ]
     )
 
-    def analyze(self, media: Media, config: AudioConfig) -> pa.Table:  # type: ignore[override]
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: AudioConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
         if not media.has_audio:
             return self.table(media, [{"second": s, "has_audio": False} for s in media.seconds()])
         import librosa
@@ -125,9 +130,7 @@ class AudioAnalysis(AudioAnalyzer):
         t_cent = librosa.frames_to_time(np.arange(len(centroid)), sr=sr, hop_length=hop)
         short, integrated = loudness(y, sr, media.n_seconds)
         key, key_conf = estimate_key(y, sr)
-        from analyzers.audio.audio_environment import speech_music
-
-        balance = [mu - sp for sp, mu in speech_music(media)]
+        balance = [mu - sp for sp, mu in signals["sound_events"].shares()]
         levels = level_db(media)
         rows = []
         for s in media.seconds():

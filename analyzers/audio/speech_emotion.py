@@ -16,14 +16,22 @@ prosody that needs no model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from analyzers.audio.vad import vad
-from analyzers.core import AudioAnalyzer, BaseConfig, Media, WeightSpec, register
+from analyzers.core import (
+    AUDIO_RATE,
+    AudioAnalyzer,
+    BaseConfig,
+    Media,
+    Models,
+    WeightSpec,
+    register,
+)
 
 SER_WEIGHTS = WeightSpec(
     name="wav2vec2-ser",
@@ -72,6 +80,31 @@ def prosody(
     return out
 
 
+def _load_ser(path: str | None, device: str) -> tuple[Any, Any]:
+    """(wav2vec2 classifier, feature extractor) from ``path``, or of the real architecture
+    with random weights when ``path`` is None."""
+    import torch
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForSequenceClassification,
+    )
+
+    if path is None:
+        torch.manual_seed(0)
+        cfg = Wav2Vec2Config(
+            num_labels=len(LABELS), id2label=LABELS, label2id={v: k for k, v in LABELS.items()}
+        )
+        net = Wav2Vec2ForSequenceClassification(cfg)
+        extractor = Wav2Vec2FeatureExtractor(
+            sampling_rate=AUDIO_RATE, do_normalize=True, return_attention_mask=True
+        )
+    else:
+        net = Wav2Vec2ForSequenceClassification.from_pretrained(path)
+        extractor = Wav2Vec2FeatureExtractor.from_pretrained(path)
+    return net.to(device).eval(), extractor
+
+
 @register
 class SpeechEmotion(AudioAnalyzer):
     """Voice emotion per second. ``emotion`` (neutral, happy, angry, sad) and ``probs``
@@ -84,6 +117,7 @@ class SpeechEmotion(AudioAnalyzer):
     version = "1"
     stage = "stage4_fast"
     Config = EmotionConfig
+    requires = ("voice",)
     weights = (SER_WEIGHTS,)
     model = "wav2vec2-ser + pyin prosody"
     output_schema = pa.schema(
@@ -105,36 +139,18 @@ class SpeechEmotion(AudioAnalyzer):
         self.extractor: Any = None
         self.labels: list[str] = list(LABELS.values())
 
-    def load(self, device: str, model_store: Any) -> None:
-        import torch
-        from transformers import (
-            Wav2Vec2Config,
-            Wav2Vec2FeatureExtractor,
-            Wav2Vec2ForSequenceClassification,
+    def load(self, device: str, models: Models) -> None:
+        super().load(device, models)
+        path, self.weights_mode = models.resolve(SER_WEIGHTS)
+        self.net, self.extractor = models.get(
+            ("wav2vec2-ser", path, device), lambda: _load_ser(path, device)
         )
-
-        self.device = device
-        path, self.weights_mode = (
-            model_store.resolve(SER_WEIGHTS) if model_store is not None else (None, "random")
-        )
-        if path is None:
-            torch.manual_seed(0)
-            cfg = Wav2Vec2Config(
-                num_labels=len(LABELS), id2label=LABELS, label2id={v: k for k, v in LABELS.items()}
-            )
-            self.net = Wav2Vec2ForSequenceClassification(cfg)
-            self.extractor = Wav2Vec2FeatureExtractor(
-                sampling_rate=16_000, do_normalize=True, return_attention_mask=True
-            )
-        else:
-            self.net = Wav2Vec2ForSequenceClassification.from_pretrained(path)
-            self.extractor = Wav2Vec2FeatureExtractor.from_pretrained(path)
-        self.net = self.net.to(device).eval()
         id2label = self.net.config.id2label
         self.labels = [_SUPERB.get(id2label[i], id2label[i]) for i in range(len(id2label))]
 
     def unload(self) -> None:
-        self.net = None
+        super().unload()
+        self.net = self.extractor = None
 
     def classify(self, wave: np.ndarray, sr: int) -> np.ndarray:
         """Class probabilities for one piece of speech."""
@@ -145,13 +161,15 @@ class SpeechEmotion(AudioAnalyzer):
             logits = self.net(feats["input_values"].to(self.device)).logits
         return torch.softmax(logits.float(), dim=-1)[0].cpu().numpy()
 
-    def analyze(self, media: Media, config: EmotionConfig) -> pa.Table:  # type: ignore[override]
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: EmotionConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
         if not media.has_audio:
             return self.table(media, [{"second": s, "has_audio": False} for s in media.seconds()])
         sr = media.sample_rate
         audio = np.asarray(media.audio, np.float32)
         pieces: list[tuple[float, float]] = []
-        for a, b in vad(media):
+        for a, b in signals["voice"]:
             n = max(1, int(np.ceil((b - a) / config.max_segment_s)))
             step = (b - a) / n
             pieces += [(a + k * step, a + (k + 1) * step) for k in range(n)]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
-from analyzers.audio.speech_transcription import SpeechAnalyzer
-from analyzers.audio.vad import vad
-from analyzers.core import BaseConfig, Media, register
+from analyzers.core import AudioAnalyzer, BaseConfig, Media, register
 
 FILLERS = (
     "um",
@@ -56,7 +56,7 @@ def find_fillers(words: list[str]) -> list[int]:
 
 
 @register
-class SpeechFlow(SpeechAnalyzer):
+class SpeechFlow(AudioAnalyzer):
     """Speech flow per second. ``speech_fraction``: voiced share of the second (0-1);
     ``pauses``: pauses overlapping the second, {start, end} in seconds; ``fillers``:
     filler words whose midpoint is in the second; ``continuity``: 0-1, voiced share of the
@@ -67,6 +67,7 @@ class SpeechFlow(SpeechAnalyzer):
     version = "1"
     stage = "stage4_fast"
     Config = FlowConfig
+    requires = ("voice", "transcript")
     model = "silero-vad"
     output_schema = pa.schema(
         [
@@ -78,14 +79,16 @@ class SpeechFlow(SpeechAnalyzer):
         ]
     )
 
-    def analyze(self, media: Media, config: FlowConfig) -> pa.Table:  # type: ignore[override]
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: FlowConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
         if not media.has_audio:
             return self.table(media, [{"second": s, "has_audio": False} for s in media.seconds()])
-        voiced = vad(media)
+        voiced = signals["voice"]
         pauses = [
             (a[1], b[0]) for a, b in itertools.pairwise(voiced) if b[0] - a[1] >= config.min_pause_s
         ]
-        words = self.words(media).words
+        words = signals["transcript"].words
         filler_idx = set(find_fillers([w.word for w in words]))
         if voiced:
             span = voiced[-1][1] - voiced[0][0]

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
-from analyzers.audio.speech_transcription import SpeechAnalyzer, Word
-from analyzers.core import BaseConfig, Media, register
+from analyzers.core import AudioAnalyzer, BaseConfig, Media, register
+from analyzers.signals.transcript import Word
 
 _VOWELS = re.compile(r"[aeiouy]+")
 
@@ -53,7 +55,7 @@ def speaking_time(words: list[Word], pause_s: float) -> float:
 
 
 @register
-class SpeechRate(SpeechAnalyzer):
+class SpeechRate(AudioAnalyzer):
     """Speaking rate per second. ``wpm``: words per minute of speaking time in a
     ``window_s`` window centred on the second (null without words there);
     ``syllables_per_s``: likewise; ``words``: words whose midpoint is in the second;
@@ -63,6 +65,7 @@ class SpeechRate(SpeechAnalyzer):
     version = "1"
     stage = "stage4_fast"
     Config = RateConfig
+    requires = ("transcript",)
     model = "whisper word timing"
     output_schema = pa.schema(
         [
@@ -75,10 +78,12 @@ class SpeechRate(SpeechAnalyzer):
         ]
     )
 
-    def analyze(self, media: Media, config: RateConfig) -> pa.Table:  # type: ignore[override]
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: RateConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
         if not media.has_audio:
             return self.table(media, [{"second": s, "has_audio": False} for s in media.seconds()])
-        words = [w for w in self.words(media).words if syllables(w.word)]
+        words = [w for w in signals["transcript"].words if syllables(w.word)]
 
         def rate(ws: list[Word]) -> tuple[float | None, float | None]:
             t = speaking_time(ws, config.pause_s)

@@ -1,8 +1,15 @@
-"""The Analyzer base classes: one class per analyzer, one ``analyze`` method.
+"""The Analyzer and Signal base classes.
 
-Subclasses declare ``name``, ``version``, ``stage``, a frozen ``Config`` dataclass,
-``weights`` and ``output_schema`` as class attributes. Heavy imports (torch, model code)
-belong inside ``load`` so that importing ``analyzers`` stays cheap.
+An analyzer declares ``name``, ``version``, ``stage``, a frozen ``Config`` dataclass,
+``weights``, ``output_schema`` and the signals it ``requires`` as class attributes, and
+turns one video (``Media``) plus those signals into one row per second.
+
+A signal is an intermediate result several analyzers read (shot structure, the
+transcript, voice activity, sound-event scores ...): it has a name, a version, its own
+frozen ``Config`` and may require other signals. The runner (``analyzers.core.runner``)
+computes each signal once per video and config and persists it, so every reader in any
+process gets the same value. Heavy imports (torch, model code) belong inside
+``load``/``compute`` so that importing ``analyzers`` stays cheap.
 """
 
 from __future__ import annotations
@@ -10,13 +17,17 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, TypeVar
 
 import pandas as pd
 import pyarrow as pa
 
 from analyzers.core.media import Media
+from analyzers.core.models import Models
 from analyzers.core.weights import WeightsMode, WeightSpec
+
+C = TypeVar("C")
+Modality = Literal["frames", "audio", "both"]
 
 Stage = Literal["stage1_heavy", "stage2_medium", "stage3_light", "stage4_fast"]
 STAGES: tuple[Stage, ...] = ("stage1_heavy", "stage2_medium", "stage3_light", "stage4_fast")
@@ -31,10 +42,78 @@ class BaseConfig:
     batch_size: int = 32
 
 
-class WeightsProvider(Protocol):
-    """What ``load`` may ask of the model store (see resources.models.ModelStore)."""
+def make_config(owner: str, config_cls: type[C], overrides: Mapping[str, Any] | None) -> C:
+    """``config_cls()`` with ``overrides`` applied; unknown keys are an error that names
+    the signal owning a key when one does (one setting, one place)."""
+    overrides = dict(overrides or {})
+    known = {f.name for f in dataclasses.fields(config_cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        from analyzers.core.registry import signal_owning
 
-    def resolve(self, spec: WeightSpec) -> tuple[str | None, WeightsMode]: ...
+        hints = [
+            f"{k} is a setting of signal {signal_owning(k)!r}" for k in unknown if signal_owning(k)
+        ]
+        hint = f" ({'; '.join(hints)}: set it there, so every reader agrees)" if hints else ""
+        raise ValueError(f"{owner}: unknown config keys {unknown}; known: {sorted(known)}{hint}")
+    return dataclasses.replace(config_cls(), **overrides)  # type: ignore[type-var]
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A frozen Config dataclass as a plain dict (for metadata and hashing)."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+@dataclasses.dataclass(frozen=True)
+class SignalConfig:
+    """Base of signal Configs (a signal with no settings uses it as is)."""
+
+
+class Signal(ABC):
+    """A result several analyzers read, computed once per video and config.
+
+    ``requires``: the signals ``compute`` reads (through ``inputs``); ``modality``: what
+    of the media it reads (its persisted value is keyed on that part of the decode);
+    ``asset``: shown as its own asset in the Dagster graph (the expensive ones), so
+    lineage reads ``speech_rate <- transcript <- audio_track``."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type] = SignalConfig
+    requires: ClassVar[tuple[str, ...]] = ()
+    weights: ClassVar[tuple[WeightSpec, ...]] = ()
+    modality: ClassVar[Modality] = "frames"
+    asset: ClassVar[bool] = False
+    model: ClassVar[str] = "classical"
+
+    @classmethod
+    def make_config(cls, overrides: Mapping[str, Any] | None = None) -> Any:
+        return make_config(f"signal {cls.name}", cls.Config, overrides)
+
+    @classmethod
+    def required_weights(cls, config: Any) -> tuple[WeightSpec, ...]:
+        return cls.weights
+
+    @abstractmethod
+    def compute(self, media: Media, config: Any, inputs: Mapping[str, Any], models: Models) -> Any:
+        """The signal's value for ``media`` (picklable). Models come from ``models`` so
+        they live as long as the runner's scope, never longer."""
+
+    def identity(self, config: Any, models: Models) -> dict[str, Any]:
+        """Anything besides the config and weights that decides the value (a backend
+        picked by what is installed): part of the persisted value's key."""
+        return {}
+
+    def weights_mode(self, config: Any, models: Models) -> WeightsMode:
+        """Which weights ``compute`` used: real, random or none (classical)."""
+        specs = self.required_weights(config)
+        if not specs:
+            return "none"
+        return "real" if all(models.resolve(s)[0] for s in specs) else "random"
+
+    def summary(self, value: Any) -> dict[str, Any]:
+        """A few numbers about ``value`` for the asset's metadata."""
+        return {}
 
 
 class Analyzer(ABC):
@@ -47,23 +126,19 @@ class Analyzer(ABC):
     weights: ClassVar[tuple[WeightSpec, ...]] = ()
     output_schema: ClassVar[pa.Schema]
     model: ClassVar[str] = "classical"
-    modality: ClassVar[Literal["frames", "audio", "both"]] = "frames"
+    modality: ClassVar[Modality] = "frames"
+    requires: ClassVar[tuple[str, ...]] = ()  # signal names ``analyze`` reads
     order: ClassVar[int] = 100  # within a stage, lower runs first
 
     def __init__(self) -> None:
         self.device = "cpu"
         self.weights_mode: WeightsMode = "none"
-        self.store: WeightsProvider | None = None
+        self.models: Models | None = None
 
     @classmethod
     def make_config(cls, overrides: Mapping[str, Any] | None = None) -> BaseConfig:
         """The default Config with ``overrides`` applied; unknown keys are an error."""
-        overrides = dict(overrides or {})
-        known = {f.name for f in dataclasses.fields(cls.Config)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"{cls.name}: unknown config keys {unknown}; known: {sorted(known)}")
-        return dataclasses.replace(cls.Config(), **overrides)
+        return make_config(cls.name, cls.Config, overrides)
 
     @classmethod
     def required_weights(cls, config: BaseConfig) -> tuple[WeightSpec, ...]:
@@ -71,19 +146,24 @@ class Analyzer(ABC):
         Under the weights policy ``real`` an analyzer is skipped when one is missing."""
         return cls.weights
 
-    def load(self, device: str, model_store: WeightsProvider | None) -> None:
-        """Load models onto ``device``. Classical analyzers need nothing; the model store is
-        kept as ``self.store`` for analyzers that resolve weights later (per Config)."""
+    def load(self, device: str, models: Models) -> None:
+        """Load models onto ``device`` through ``models`` (their lifetime is the scope's).
+        Classical analyzers need nothing; ``self.models`` is kept for analyzers whose
+        model depends on the Config and is fetched in ``analyze``."""
         self.device = device
-        self.store = model_store
+        self.models = models
         self.weights_mode = "none"
 
     @abstractmethod
-    def analyze(self, media: Media, config: BaseConfig) -> pa.Table | pd.DataFrame:
-        """Return one row per second of ``media`` with ``output_schema``'s columns."""
+    def analyze(
+        self, media: Media, config: BaseConfig, signals: Mapping[str, Any]
+    ) -> pa.Table | pd.DataFrame:
+        """Return one row per second of ``media`` with ``output_schema``'s columns.
+        ``signals``: the value of each signal named in ``requires``."""
 
-    def unload(self) -> None:  # noqa: B027 - optional hook
-        """Drop references to models so their memory can be freed."""
+    def unload(self) -> None:
+        """Drop this analyzer's references to models (the scope releases the models)."""
+        self.models = None
 
     def table(self, media: Media, rows: list[dict[str, Any]]) -> pa.Table:
         """Contract table from per-second dicts (each with ``second``)."""
@@ -95,11 +175,11 @@ class Analyzer(ABC):
 class FrameAnalyzer(Analyzer):
     """An analyzer of the decoded frames."""
 
-    modality: ClassVar[Literal["frames", "audio", "both"]] = "frames"
+    modality: ClassVar[Modality] = "frames"
 
 
 class AudioAnalyzer(Analyzer):
     """An analyzer of the 16 kHz mono audio track. With no audio it still returns one row
     per second (values null) so every video gets a complete table."""
 
-    modality: ClassVar[Literal["frames", "audio", "both"]] = "audio"
+    modality: ClassVar[Modality] = "audio"

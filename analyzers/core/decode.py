@@ -18,6 +18,7 @@ decoded frame once, under the second its pts falls in.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -33,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analyzers.core.media import FrameStream, Media
+from analyzers.core.media import AUDIO_RATE, FrameStream, Media
 from analyzers.core.schema import n_seconds_for
 
 
@@ -142,6 +143,16 @@ def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
         raise MediaError(f"not a video file ({reason(exc)})") from exc
 
 
+FALLBACK_FPS = 30.0
+
+
+def frame_rate(vs: av.VideoStream) -> float:
+    """The one frame-rate rule (frames per second): the stream's average rate, else the
+    rate FFmpeg guesses, else its base rate, else 30 (the phone default)."""
+    rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+    return float(rate) if rate else FALLBACK_FPS
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Open ``path`` and decode its first video frame. Raises MediaError with the reason
     when the file is empty, not a media file, or has no decodable video stream."""
@@ -166,8 +177,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         w, h = first.width, first.height
         if rotation % 180:
             w, h = h, w
-        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
-        fps = float(rate) if rate else 0.0
+        fps = frame_rate(vs)
         if container.duration:
             duration = container.duration / 1_000_000
         elif vs.duration and vs.time_base:
@@ -296,8 +306,7 @@ def decode_video(
             raise MediaError("no video stream in file")
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
-        rate = vs.average_rate or vs.guessed_rate
-        fps = float(rate) if rate else 30.0
+        fps = frame_rate(vs)
         t0 = _start_s(container)
         declared = _declared_end(container, vs)
         step = 1.0 / config.sample_fps
@@ -478,6 +487,16 @@ def load_stream(folder: str | os.PathLike[str], name: str, fps: float) -> FrameS
     )
 
 
+def _frames_id(manifest: bytes, frames_dir: str | os.PathLike[str]) -> str:
+    """Hash of a decode: its manifest and the pixels of three of its small frames."""
+    h = hashlib.sha256(manifest)
+    low = np.load(Path(frames_dir) / "lowres.npy", mmap_mode="r")
+    for i in sorted({0, len(low) // 2, len(low) - 1}):
+        if 0 <= i < len(low):
+            h.update(np.ascontiguousarray(low[i]).tobytes())
+    return h.hexdigest()[:16]
+
+
 def build_media(
     video_id: str,
     frames_dir: str | os.PathLike[str],
@@ -485,12 +504,14 @@ def build_media(
     has_audio: bool,
     width: int,
     height: int,
-    sample_rate: int = 16_000,
+    sample_rate: int = AUDIO_RATE,
     bit_rate: int = 0,
 ) -> Media:
     """A Media view over a decode folder and an audio array (trimmed/padded to fit);
-    ``bit_rate`` of the source file in bits per second."""
-    manifest = json.loads((Path(frames_dir) / "manifest.json").read_text())
+    ``bit_rate`` of the source file in bits per second. ``frames_id`` is the hash of the
+    decode's manifest, ``audio_id`` the hash of the samples: they key persisted signals."""
+    raw_manifest = (Path(frames_dir) / "manifest.json").read_bytes()
+    manifest = json.loads(raw_manifest)
     n_sec = int(manifest["n_seconds"])
     fps = float(manifest["video_fps"])
     if audio is None or len(audio) != n_sec * sample_rate:
@@ -508,6 +529,9 @@ def build_media(
         sample_rate=sample_rate,
         has_audio=has_audio,
         bit_rate=int(bit_rate),
+        frames_id=_frames_id(raw_manifest, frames_dir),
+        audio_id=hashlib.sha256(np.ascontiguousarray(audio).tobytes()).hexdigest()[:16]
+        + ("" if has_audio else "-none"),
     )
 
 
@@ -533,7 +557,7 @@ def decode_media(
     )
 
 
-def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16_000) -> np.ndarray | None:
+def decode_audio(path: str | os.PathLike[str], sample_rate: int = AUDIO_RATE) -> np.ndarray | None:
     """Mono float32 samples at ``sample_rate`` Hz from the container's start (an audio
     stream that starts late is led by silence, so sample ``i`` is at ``i / sample_rate``
     seconds on the same clock as the frames' pts), or None when the file has no audio

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
-T = TypeVar("T")
+AUDIO_RATE = 16_000
+"""The one audio rate of the pipeline: the decode writes mono float32 at this many Hz
+and every audio model (Whisper, Silero, YAMNet, AST, wav2vec2) reads it."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,10 @@ class Media:
     small size, for analyzers that need full temporal resolution (cuts). ``audio``: mono
     float32 at ``sample_rate`` Hz, exactly ``n_seconds * sample_rate`` samples long (zero
     padded), empty of sound when ``has_audio`` is false. ``bit_rate``: the container's bit
-    rate in bits per second (0 when unknown). ``cache``: signals derived from this media
-    (content scores, global motion ...) shared by the analyzers that read them, see
-    ``derived``.
+    rate in bits per second (0 when unknown). ``frames_id`` / ``audio_id``: identities of
+    the decode the frames and the audio come from (a re-decode changes them), which key
+    the persisted signals computed from them. Nothing derived is kept here: shared
+    results are signals (``analyzers.core.runner``).
     """
 
     video_id: str
@@ -67,22 +69,8 @@ class Media:
     sample_rate: int
     has_audio: bool
     bit_rate: int = 0
-    cache: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
-
-    def derived(self, key: Any, compute: Callable[[], T]) -> T:
-        """``compute()`` once per media and ``key``: signals several analyzers read (cut
-        scores, camera motion) are computed by the first that asks."""
-        if key not in self.cache:
-            self.cache[key] = compute()
-        return self.cache[key]
-
-    def derived_any(self, kind: str) -> Any | None:
-        """Any value already derived under a key ``(kind, ...)`` (whatever its settings),
-        or None: for readers that take what a producer made rather than make their own."""
-        for key, value in self.cache.items():
-            if isinstance(key, tuple) and key and key[0] == kind:
-                return value
-        return None
+    frames_id: str = ""
+    audio_id: str = ""
 
     def audio_second(self, second: int) -> np.ndarray:
         """The audio samples of ``[second, second + 1)``."""

@@ -1,4 +1,6 @@
-"""The analyzer registry: ``@register`` on a class, looked up by name or stage."""
+"""The analyzer and signal registries: ``@register`` / ``@register_signal`` on a class,
+looked up by name (or stage). Signals live in ``analyzers.signals``, analyzers in
+``analyzers.visual/audio/multimodal``; an analyzer module never imports another's."""
 
 from __future__ import annotations
 
@@ -6,12 +8,81 @@ import importlib
 import pkgutil
 from typing import TypeVar
 
-from analyzers.core.base import STAGES, Analyzer
+from analyzers.core.base import STAGES, Analyzer, Signal
 
 _REGISTRY: dict[str, type[Analyzer]] = {}
+_SIGNALS: dict[str, type[Signal]] = {}
 _DISCOVERED = False
 A = TypeVar("A", bound=type[Analyzer])
-_PACKAGES = ("analyzers.visual", "analyzers.audio", "analyzers.multimodal")
+S = TypeVar("S", bound=type[Signal])
+_PACKAGES = ("analyzers.signals", "analyzers.visual", "analyzers.audio", "analyzers.multimodal")
+
+
+def register_signal(cls: S) -> S:
+    """Class decorator adding a signal; names are shared with analyzers (one namespace,
+    since both are configured by name)."""
+    name = getattr(cls, "name", None)
+    if not name or not name.isidentifier():
+        raise ValueError(f"{cls.__qualname__}: `name` must be a python identifier, got {name!r}")
+    existing = _SIGNALS.get(name)
+    if existing is not None and existing is not cls:
+        raise ValueError(f"signal {name!r} is already registered by {existing.__module__}")
+    if name in _REGISTRY:
+        raise ValueError(f"signal {name!r}: an analyzer already has that name")
+    _SIGNALS[name] = cls
+    return cls
+
+
+def all_signals() -> dict[str, type[Signal]]:
+    """Every registered signal by name, producers before the signals that require them."""
+    discover()
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in path:
+            raise ValueError(f"signal cycle: {' -> '.join((*path, name))}")
+        if name not in _SIGNALS:
+            raise KeyError(f"{path[-1] if path else '?'} requires unknown signal {name!r}")
+        for dep in _SIGNALS[name].requires:
+            visit(dep, (*path, name))
+        order.append(name)
+
+    for name in sorted(_SIGNALS):
+        visit(name, ())
+    return {n: _SIGNALS[n] for n in order}
+
+
+def get_signal(name: str) -> type[Signal]:
+    """The signal class called ``name``."""
+    signals = all_signals()
+    if name not in signals:
+        raise KeyError(f"no signal {name!r}; registered: {sorted(signals)}")
+    return signals[name]
+
+
+def closure(names: tuple[str, ...] | list[str]) -> list[str]:
+    """``names`` and every signal they require, producers first."""
+    signals = all_signals()
+    want: set[str] = set()
+    todo = list(names)
+    while todo:
+        n = todo.pop()
+        if n not in want:
+            want.add(n)
+            todo += list(get_signal(n).requires)
+    return [n for n in signals if n in want]
+
+
+def signal_owning(key: str) -> str | None:
+    """The signal whose Config has a field ``key`` (for a helpful error), if one does."""
+    import dataclasses
+
+    for name, cls in _SIGNALS.items():
+        if key in {f.name for f in dataclasses.fields(cls.Config)}:
+            return name
+    return None
 
 
 def register(cls: A) -> A:
@@ -23,6 +94,8 @@ def register(cls: A) -> A:
         raise ValueError(f"{name}: stage must be one of {STAGES}")
     if not hasattr(cls, "output_schema"):
         raise ValueError(f"{name}: output_schema is required")
+    if name in _SIGNALS:
+        raise ValueError(f"analyzer {name!r}: a signal already has that name")
     existing = _REGISTRY.get(name)
     if existing is not None and existing is not cls:
         raise ValueError(
@@ -38,7 +111,7 @@ def unregister(name: str) -> None:
 
 
 def discover() -> None:
-    """Import every module under analyzers.visual/audio/multimodal so they register.
+    """Import every module under analyzers.signals/visual/audio/multimodal so they register.
 
     Adding an analyzer is one new module: nothing else lists it.
     """

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from analyzers.core.media import AUDIO_RATE
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -34,7 +36,9 @@ def ffmpeg_bin() -> str:
     return exe
 
 
-def click_track(bpm: float, seconds: float, sr: int = 16_000, click_ms: float = 15) -> np.ndarray:
+def click_track(
+    bpm: float, seconds: float, sr: int = AUDIO_RATE, click_ms: float = 15
+) -> np.ndarray:
     """A click (1 kHz burst, exponential decay) on every beat from t=0, float32 mono."""
     y = np.zeros(int(seconds * sr), dtype=np.float32)
     n = int(click_ms / 1000 * sr)
@@ -172,7 +176,7 @@ def demo_clip(out: str | Path, *, size: tuple[int, int] = (1080, 1920)) -> Path:
 
 
 def espeak(
-    text: str, rate_wpm: int = 150, voice: str = "en-us", sr: int = 16_000
+    text: str, rate_wpm: int = 150, voice: str = "en-us", sr: int = AUDIO_RATE
 ) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
     """``text`` spoken by espeak-ng at ``rate_wpm`` words per minute: float32 mono at ``sr``
     Hz with leading/trailing silence trimmed, and each word's (word, start, end) in seconds
@@ -257,7 +261,7 @@ def speech_track(
     gap: float = 1.5,
     seconds: float | None = None,
     rate_wpm: int = 150,
-    sr: int = 16_000,
+    sr: int = AUDIO_RATE,
     voices: Sequence[str] | None = None,
 ) -> Speech:
     """``sentences`` spoken one after another (``lead`` s of silence first, ``gap`` s

@@ -17,14 +17,15 @@ of the way from its minimum to its maximum; build lies between, outro after. A f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, register
-from analyzers.core.signals import content_scores, level_db, per_second
-from analyzers.visual.cut_analysis import structure
+from analyzers.core.series import level_db, per_second
 
 HOOK_SECONDS = 3
 
@@ -98,6 +99,7 @@ class TemporalFlow(FrameAnalyzer):
     stage = "stage4_fast"
     modality = "both"
     Config = FlowConfig
+    requires = ("shots",)
     output_schema = pa.schema(
         [
             ("visual_change", pa.float32()),
@@ -110,13 +112,16 @@ class TemporalFlow(FrameAnalyzer):
         ]
     )
 
-    def analyze(self, media: Media, config: FlowConfig) -> pa.Table:  # type: ignore[override]
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: FlowConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
         n = media.n_seconds
         stream = media.lowres
-        scores = content_scores(media)
+        shots = signals["shots"]
+        scores = shots.scores
         visual = np.nan_to_num(per_second(scores, stream.seconds, n)) / 20
         visual = np.clip(visual, 0, 1)
-        cut_times = np.array([float(stream.pts[i]) for i in structure(media).cuts])
+        cut_times = np.array([float(stream.pts[i]) for i in shots.cuts])
         density = np.array(
             [float(((cut_times >= s - 1) & (cut_times < s + 2)).sum()) / 3 for s in range(n)]
         )

@@ -11,14 +11,14 @@ frame-to-frame translation that a 0.25 s moving average does not explain, taken 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, register
-from analyzers.core.signals import global_motion
-from analyzers.visual.cut_analysis import structure
 
 MOTIONS = (
     "static",
@@ -102,6 +102,7 @@ class CameraAnalysis(FrameAnalyzer):
     version = "2"
     stage = "stage3_light"
     Config = CameraConfig
+    requires = ("global_motion", "shots")
     model = "opencv-lk-ransac-similarity"
     output_schema = pa.schema(
         [
@@ -115,13 +116,15 @@ class CameraAnalysis(FrameAnalyzer):
         ]
     )
 
-    def analyze(self, media: Media, config: CameraConfig) -> pa.Table:  # type: ignore[override]
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: CameraConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
         stream = media.lowres
-        gm = global_motion(media)
+        gm = signals["global_motion"]
         fps = stream.fps
         # the frame after a cut has no motion to measure; jitter (translation minus its
         # 0.25 s moving average) is taken within each shot so a cut is not a jolt
-        st = structure(media)
+        st = signals["shots"]
         cuts = st.cuts
         valid = np.ones(len(stream), bool)
         valid[0] = False

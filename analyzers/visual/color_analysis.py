@@ -3,7 +3,9 @@ colourfulness (Hasler & Suesstrunk 2003), warmth and a coarse mood label."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -98,7 +100,9 @@ class ColorAnalysis(FrameAnalyzer):
         ]
     )
 
-    def analyze(self, media: Media, config: ColorConfig) -> pa.Table:  # type: ignore[override]
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: ColorConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
         rows = []
         for s in media.seconds():
             idx = media.frames.sample(s, config.sample_fps)

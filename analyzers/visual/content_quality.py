@@ -25,7 +25,9 @@ Sharpness is measured after a 3x3 median so that grain does not pass for detail.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -134,7 +136,9 @@ class ContentQuality(FrameAnalyzer):
         ]
     )
 
-    def analyze(self, media: Media, config: QualityConfig) -> pa.Table:  # type: ignore[override]
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: QualityConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
         frames = media.frames
         native = frames.frames.shape[2] == media.width if len(frames) else False
         res = float(100 * min(1.0, min(media.width, media.height) / 1080))

@@ -10,14 +10,15 @@ scene A, and a cut to another angle of the same place stays in its scene.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, register
-from analyzers.visual.cut_analysis import structure
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class SceneSegmentation(FrameAnalyzer):
     version = "1"
     stage = "stage4_fast"
     Config = SceneConfig
+    requires = ("shots",)
     model = "hsv-histogram-bhattacharyya"
     output_schema = pa.schema(
         [
@@ -83,10 +85,12 @@ class SceneSegmentation(FrameAnalyzer):
         ]
     )
 
-    def analyze(self, media: Media, config: SceneConfig) -> pa.Table:  # type: ignore[override]
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: SceneConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
         stream = media.lowres
         n = len(stream)
-        cuts = structure(media).cuts
+        cuts = signals["shots"].cuts
         bounds = list(zip([0, *cuts], [*cuts, n], strict=True)) if n else []
         hists = []
         for a, b in bounds:

@@ -31,6 +31,7 @@ Kinds (each with an ``intensity`` 0-1 and its ``start``/``end`` in seconds):
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +40,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, register
-from analyzers.core.signals import frame_stats, global_motion, runs
-from analyzers.visual.cut_analysis import structure
+from analyzers.core.series import runs
 
 KINDS = (
     "fade_in",
@@ -102,6 +102,7 @@ class VisualEffects(FrameAnalyzer):
     version = "2"
     stage = "stage2_medium"
     Config = EffectsConfig
+    requires = ("shots", "frame_stats", "global_motion")
     output_schema = pa.schema(
         [
             (
@@ -122,8 +123,10 @@ class VisualEffects(FrameAnalyzer):
         ]
     )
 
-    def analyze(self, media: Media, config: EffectsConfig) -> pa.Table:  # type: ignore[override]
-        found = self.detect(media, config)
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: EffectsConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
+        found = self.detect(media, config, signals)
         rows = []
         for s in media.seconds():
             here = [e for e in found if e["start"] < s + 1 and e["end"] > s]
@@ -137,7 +140,9 @@ class VisualEffects(FrameAnalyzer):
             )
         return self.table(media, rows)
 
-    def detect(self, media: Media, config: EffectsConfig) -> list[dict[str, Any]]:
+    def detect(
+        self, media: Media, config: EffectsConfig, signals: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
         """Every effect in the video, in start order."""
         stream = media.lowres
         n = len(stream)
@@ -146,9 +151,9 @@ class VisualEffects(FrameAnalyzer):
         fps = stream.fps
         pts = np.asarray(stream.pts, np.float64)
         dt = 1.0 / fps
-        st = structure(media)
-        stats = frame_stats(media)
-        gm = global_motion(media)
+        st = signals["shots"]
+        stats = signals["frame_stats"]
+        gm = signals["global_motion"]
         out: list[dict[str, Any]] = []
 
         def add(kind: str, a: int, b: int, intensity: float) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from analyzers.audio.audio_analysis import AudioAnalysis
-from analyzers.core import validate
+from analyzers.core.runner import run_analyzer
 from analyzers.core.synth import click_track
 
 SR = 16_000
@@ -19,14 +19,7 @@ def _media_with(audio, base):
 
 
 def _run(media):
-    an = AudioAnalysis()
-    return validate(
-        an.analyze(media, AudioAnalysis.make_config()),
-        analyzer=an.name,
-        output_schema=an.output_schema,
-        video_id=media.video_id,
-        n_seconds=media.n_seconds,
-    ).to_pylist()
+    return run_analyzer(AudioAnalysis, media).table.to_pylist()
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzers.audio.audio_environment import AudioEnvironment, yamnet_patches
+from analyzers.audio.audio_environment import AudioEnvironment
 from analyzers.core.synth import Segment, make_clip, speech_track, write_wav
+from analyzers.signals.sound_events import yamnet_patches
 from tests.conftest import SENTENCES, SMALL, analyze_with
 
 SR = 16_000

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzers.core import validate
+from analyzers.core.runner import run_analyzer
 from analyzers.core.synth import Segment, make_clip
 from analyzers.visual.color_analysis import ColorAnalysis, colorfulness
 from tests.conftest import SMALL, rgb_close
@@ -26,15 +26,7 @@ def table(media_dir: Path, decode):
         size=SMALL,
     )
     media = decode(clip)
-    an = ColorAnalysis()
-    raw = an.analyze(media, ColorAnalysis.make_config())
-    return validate(
-        raw,
-        analyzer=an.name,
-        output_schema=an.output_schema,
-        video_id=media.video_id,
-        n_seconds=media.n_seconds,
-    ).to_pylist()
+    return run_analyzer(ColorAnalysis, media).table.to_pylist()
 
 
 def test_solid_seconds_report_their_colour(table):

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzers.core import validate
 from analyzers.core.synth import Segment, make_clip
-from analyzers.visual.cut_analysis import CutAnalysis, CutConfig, detect_cuts
+from analyzers.signals.shots import ShotsConfig, detect_cuts
+from analyzers.visual.cut_analysis import CutAnalysis
 from tests.conftest import SMALL, analyze_rows
 
 FPS = 30
@@ -28,16 +28,7 @@ TRUE_CUTS = [2.0, 3.5, 7.5, 8.5]
 @pytest.fixture(scope="module")
 def rows(media_dir: Path, decode):
     clip = make_clip(media_dir / "cuts.mp4", SEGMENTS, size=SMALL, fps=FPS)
-    media = decode(clip)
-    an = CutAnalysis()
-    table = validate(
-        an.analyze(media, CutAnalysis.make_config()),
-        analyzer=an.name,
-        output_schema=an.output_schema,
-        video_id=media.video_id,
-        n_seconds=media.n_seconds,
-    )
-    return table.to_pylist()
+    return analyze_rows(CutAnalysis, decode(clip))
 
 
 def test_every_cut_found_within_one_frame_and_none_extra(rows):
@@ -60,10 +51,10 @@ def test_a_single_flash_frame_is_not_a_cut():
     frames = np.full((40, 18, 32, 3), 60, np.uint8)
     frames[:, :, :16, 0] = 200  # some structure
     frames[20] = 255  # one white frame
-    assert detect_cuts(frames, FPS, CutConfig()) == []
+    assert detect_cuts(frames, FPS, ShotsConfig()) == []
     frames[30:] = np.roll(frames[30:], 8, axis=2)  # a real change stays a cut
     frames[30:, :, :, 2] = 180
-    assert detect_cuts(frames, FPS, CutConfig()) == [30]
+    assert detect_cuts(frames, FPS, ShotsConfig()) == [30]
 
 
 def test_transitions_are_reported_apart_from_cuts(media_dir: Path, decode, texture):

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from analyzers.audio.speech_transcription import SpeechTranscription, Word, align_to_voice
+from analyzers.audio.speech_transcription import SpeechTranscription
+from analyzers.signals.transcript import Word, align_to_voice
 from corpus.score import language_accuracy, wer
 from tests.conftest import SENTENCES, analyze_with
 
@@ -18,7 +19,9 @@ def norm(text: str) -> list[str]:
 @pytest.fixture(scope="module", params=["openai", "faster"])
 def result(request, speech, decode, model_store):
     clip, truth = speech
-    rows = analyze_with(SpeechTranscription, decode(clip), model_store, backend=request.param)
+    rows = analyze_with(
+        SpeechTranscription, decode(clip), model_store, {"transcript": {"backend": request.param}}
+    )
     return request.param, rows, truth
 
 
@@ -77,7 +80,9 @@ def bilingual(media_dir, decode):
 @pytest.mark.parametrize("backend", ["openai", "faster"])
 def test_language_switch_shows_in_the_seconds_where_it_happens(bilingual, model_store, backend):
     media, truth = bilingual
-    rows = analyze_with(SpeechTranscription, media, model_store, backend=backend)
+    rows = analyze_with(
+        SpeechTranscription, media, model_store, {"transcript": {"backend": backend}}
+    )
     assert language_accuracy(rows, truth) >= 0.9, [
         (s, rows[s]["language"], lang) for s, lang in truth.items()
     ]
@@ -88,5 +93,5 @@ def test_language_switch_shows_in_the_seconds_where_it_happens(bilingual, model_
 
 def test_forced_language_applies_to_every_second(bilingual, model_store):
     media, _ = bilingual
-    rows = analyze_with(SpeechTranscription, media, model_store, language="de")
+    rows = analyze_with(SpeechTranscription, media, model_store, {"transcript": {"language": "de"}})
     assert {r["language"] for r in rows} == {"de"}

@@ -7,7 +7,7 @@ import pytest
 
 from analyzers.core.synth import Segment, make_clip
 from analyzers.visual.visual_effects import VisualEffects
-from tests.conftest import SMALL, analyze_rows
+from tests.conftest import SMALL, analyze_rows, signals_for
 
 W, H = SMALL
 ZOOM = f"d=1:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s={W}x{H}:fps=30"
@@ -81,7 +81,9 @@ def no_effect_segments(tx) -> list[Segment]:
 
 def test_no_effect_where_there_is_none(media_dir: Path, decode, texture):
     clip = make_clip(media_dir / "no_effects.mp4", no_effect_segments(texture), size=SMALL)
-    found = VisualEffects().detect(decode(clip), VisualEffects.make_config())
+    found = VisualEffects().detect(
+        media := decode(clip), VisualEffects.make_config(), signals_for(VisualEffects, media)
+    )
     assert [e["kind"] for e in found] == ["fade_out"], found
     assert found[0]["start"] == pytest.approx(8.0, abs=0.25)
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from analyzers.core import all_analyzers, validate
+from analyzers.core import all_analyzers
 from analyzers.core.base import STAGES, BaseConfig
+from analyzers.core.runner import run_analyzer
 from analyzers.core.synth import ODD_TIMINGS, odd_timing_clip
 from io_managers.parquet import partition_path, write_table_atomic
 from tests.conftest import REPO
@@ -35,19 +36,9 @@ def test_analyzer_contract(name, medias, model_store):
     with pytest.raises(Exception):  # noqa: B017 - frozen dataclass
         config.batch_size = 3  # type: ignore[misc]
     for media in medias.values():
-        an = cls()
-        an.load("cpu", model_store)
-        first, second = (
-            validate(
-                an.analyze(media, config),
-                analyzer=name,
-                output_schema=cls.output_schema,
-                video_id=media.video_id,
-                n_seconds=media.n_seconds,
-            )
-            for _ in range(2)
-        )
-        an.unload()
+        # twice, each in a scope and signal store of its own: nothing computed by the
+        # first run is there for the second, so equal tables mean a deterministic analyzer
+        first, second = (run_analyzer(cls, media, model_store).table for _ in range(2))
         assert first.num_rows == media.n_seconds
         assert first.column("second").null_count == 0
         assert first.column("video_id").null_count == 0
@@ -119,22 +110,11 @@ def test_odd_timings_decode_to_the_seconds_on_screen(odd_medias):
 @pytest.mark.parametrize("name", ANALYZERS)
 def test_analyzer_handles_real_footage_timings(name, odd_medias, model_store, tmp_path):
     cls = all_analyzers()[name]
-    an = cls()
-    an.load("cpu", model_store)
-    try:
-        for clip, media in odd_medias.items():
-            table = validate(
-                an.analyze(media, cls.make_config()),
-                analyzer=name,
-                output_schema=cls.output_schema,
-                video_id=media.video_id,
-                n_seconds=media.n_seconds,
-            )
-            # the table is committed only if Parquet gives it back as written
-            write_table_atomic(table, partition_path(tmp_path, name, media.video_id))
-            assert table.num_rows == media.n_seconds, clip
-    finally:
-        an.unload()
+    for clip, media in odd_medias.items():
+        table = run_analyzer(cls, media, model_store).table
+        # the table is committed only if Parquet gives it back as written
+        write_table_atomic(table, partition_path(tmp_path, name, media.video_id))
+        assert table.num_rows == media.n_seconds, clip
 
 
 def test_no_output_schema_uses_fixed_size_lists():

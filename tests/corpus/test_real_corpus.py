@@ -15,7 +15,7 @@ from analyzers.visual.camera_analysis import CameraAnalysis
 from analyzers.visual.cut_analysis import CutAnalysis
 from analyzers.visual.visual_effects import VisualEffects
 from corpus.score import cut_f1, false_camera_moves, wer, words
-from tests.conftest import analyze_rows, analyze_with
+from tests.conftest import analyze_rows, analyze_with, signals_for
 
 CLIPS = sorted(corpus.truth()["clips"])
 
@@ -57,7 +57,9 @@ def test_cuts_frame_exact(name, decoded):
 def test_no_false_effect_and_no_false_camera_move(name, decoded):
     clip, media = decoded(name)
     assert clip.effects == []
-    effects = VisualEffects().detect(media, VisualEffects.make_config())
+    effects = VisualEffects().detect(
+        media, VisualEffects.make_config(), signals_for(VisualEffects, media)
+    )
     assert effects == [], effects
     if clip.still_camera:
         assert false_camera_moves(analyze_rows(CameraAnalysis, media)) == []

@@ -20,7 +20,7 @@ class PoolProbe(FrameAnalyzer):
     stage = "stage3_light"
     output_schema = pa.schema([("x", pa.int32())])
 
-    def analyze(self, media, config):
+    def analyze(self, media, config, signals):
         enter = time.time()
         time.sleep(float(os.environ.get("PROBE_SLEEP", "2.0")))
         record = {"video": media.video_id, "enter": enter, "exit": time.time()}

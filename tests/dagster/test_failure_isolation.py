@@ -22,7 +22,7 @@ def broken_analyzer():
         stage = "stage4_fast"
         output_schema = pa.schema([("x", pa.int32())])
 
-        def analyze(self, media, config):
+        def analyze(self, media, config, signals):
             raise ValueError("model exploded on purpose")
 
     yield Broken

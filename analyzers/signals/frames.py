@@ -1,4 +1,5 @@
-"""Frame-level signals several analyzers read, computed once per Media (``Media.derived``).
+"""Frame-level signals several analyzers read (registered, so the runner computes each
+once per video and persists it).
 
 All work on the full-rate low-resolution stream (``media.lowres``: every decoded frame,
 long side 160 px), so their cost is a small fraction of decoding:
@@ -14,12 +15,14 @@ long side 160 px), so their cost is a small fraction of decoding:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
-from analyzers.core.media import Media
+from analyzers.core import Media, Models, Signal, register_signal
 
 
 def content_scores_of(frames: np.ndarray) -> np.ndarray:
@@ -43,11 +46,15 @@ def content_scores_of(frames: np.ndarray) -> np.ndarray:
     return scores
 
 
-def content_scores(media: Media) -> np.ndarray:
-    """``content_scores_of`` the low-resolution stream, cached on ``media``."""
-    return media.derived(
-        "content_scores", lambda: content_scores_of(np.asarray(media.lowres.frames))
-    )
+@register_signal
+class ContentScores(Signal):
+    """PySceneDetect-style content value of each low-resolution frame against the one
+    before (0-255; frame 0 is 0): an ``np.ndarray`` of float32."""
+
+    name = "content_scores"
+
+    def compute(self, media: Media, config: Any, inputs: Mapping[str, Any], models: Models) -> Any:
+        return content_scores_of(np.asarray(media.lowres.frames))
 
 
 @dataclass(frozen=True)
@@ -94,9 +101,15 @@ def frame_stats_of(frames: np.ndarray) -> FrameStats:
     return FrameStats(**out)
 
 
-def frame_stats(media: Media) -> FrameStats:
-    """``frame_stats_of`` the low-resolution stream, cached on ``media``."""
-    return media.derived("frame_stats", lambda: frame_stats_of(np.asarray(media.lowres.frames)))
+@register_signal
+class FrameStatsSignal(Signal):
+    """``FrameStats`` (luma, saturation, sharpness, contrast, peak change) of every
+    low-resolution frame."""
+
+    name = "frame_stats"
+
+    def compute(self, media: Media, config: Any, inputs: Mapping[str, Any], models: Models) -> Any:
+        return frame_stats_of(np.asarray(media.lowres.frames))
 
 
 @dataclass(frozen=True)
@@ -171,38 +184,11 @@ def global_motion_of(
     return GlobalMotion(**out)
 
 
-def global_motion(media: Media) -> GlobalMotion:
-    """``global_motion_of`` the low-resolution stream, cached on ``media``."""
-    return media.derived("global_motion", lambda: global_motion_of(np.asarray(media.lowres.frames)))
+@register_signal
+class GlobalMotionSignal(Signal):
+    """``GlobalMotion``: the camera's motion between consecutive low-resolution frames."""
 
+    name = "global_motion"
 
-def level_db(media: Media) -> np.ndarray:
-    """RMS level of each second of the audio track in dBFS (floor -120), cached."""
-
-    def compute() -> np.ndarray:
-        n, sr = media.n_seconds, media.sample_rate
-        audio = np.asarray(media.audio[: n * sr], np.float64).reshape(n, sr)
-        return 10 * np.log10(np.mean(audio**2, axis=1) + 1e-12)
-
-    return media.derived("level_db", compute)
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last) index, inclusive, of each run of True in a boolean series."""
-    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
-    edges = np.flatnonzero(m[1:] != m[:-1])
-    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-
-
-def per_second(
-    values: np.ndarray, seconds: np.ndarray, n_seconds: int, how: str = "mean"
-) -> np.ndarray:
-    """Reduce a per-frame series to one value per second (NaN where a second has no frame).
-    ``how``: mean, max, min, sum or std."""
-    out = np.full(n_seconds, np.nan, dtype=np.float64)
-    fn = {"mean": np.mean, "max": np.max, "min": np.min, "sum": np.sum, "std": np.std}[how]
-    for s in range(n_seconds):
-        sel = values[seconds == s]
-        if len(sel):
-            out[s] = float(fn(sel))
-    return out
+    def compute(self, media: Media, config: Any, inputs: Mapping[str, Any], models: Models) -> Any:
+        return global_motion_of(np.asarray(media.lowres.frames))

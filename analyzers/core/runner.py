@@ -1,0 +1,340 @@
+"""The one analyzer runner: signals, then load -> analyze -> validate -> measure -> unload.
+
+Used alike by the Dagster stage ops, the tests and the benchmarks, so what a test checks
+is what a run does. One ``Runner`` serves one video (``Media``) inside one ``Models``
+scope:
+
+- ``signal(name)`` gives a signal's value for the configured settings: read from the
+  signal store when a value for the same signal version, config, decode and weights is
+  there (written by any earlier process), else computed once (its required signals
+  first) and persisted. The key is a hash of all of that, so one config gives one
+  answer everywhere and a changed setting never reads a stale value.
+- ``run(cls)`` runs one analyzer with the signals it ``requires``; a CUDA out-of-memory
+  error halves the Config's ``batch_size`` and retries (down to 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pickle
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import pyarrow as pa
+
+from analyzers.core.base import Analyzer, config_dict
+from analyzers.core.files import atomic_write, atomic_write_bytes
+from analyzers.core.media import Media
+from analyzers.core.models import Models
+from analyzers.core.models import release_cuda as free_cuda
+from analyzers.core.registry import get_signal
+from analyzers.core.schema import validate
+
+T = TypeVar("T")
+R = TypeVar("R")
+Overrides = Mapping[str, Mapping[str, Any]]
+
+
+def is_oom(exc: BaseException) -> bool:
+    """Whether ``exc`` is a CUDA out-of-memory error (torch's class or its message)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, getattr(torch.cuda, "OutOfMemoryError", ())):
+        return True
+    return "out of memory" in str(exc).lower() and "cuda" in str(exc).lower()
+
+
+def run_batched(
+    fn: Callable[[Sequence[T]], list[R]],
+    items: Sequence[T],
+    batch_size: int,
+    on_oom: Callable[[], None] | None = free_cuda,
+) -> list[R]:
+    """Apply ``fn`` to ``items`` in batches. On CUDA OOM the failing batch is retried once
+    at half size (after ``on_oom``, which frees the cache); a second OOM is raised."""
+    out: list[R] = []
+    i = 0
+    size = max(1, batch_size)
+    while i < len(items):
+        batch = items[i : i + size]
+        try:
+            out.extend(fn(batch))
+        except Exception as exc:
+            if not is_oom(exc) or size == 1:
+                raise
+            if on_oom:
+                on_oom()
+            half = max(1, size // 2)
+            for j in range(0, len(batch), half):
+                out.extend(fn(batch[j : j + half]))
+        i += len(batch)
+    return out
+
+
+class SignalStore(Protocol):
+    """Where signal values persist between processes."""
+
+    def get(self, video_id: str, name: str, key: str) -> Any | None: ...
+
+    def put(self, video_id: str, name: str, key: str, value: Any, info: dict) -> None: ...
+
+    def path(self, video_id: str, name: str, key: str) -> str: ...
+
+
+class FileSignalStore:
+    """Signal values as files beside the decode: ``<root>/<video_id>/<name>/<key>.pkl``
+    (pickle of the signal's value type) with ``<key>.json`` (config, timing, weights).
+    Written atomically; an unreadable file counts as absent and is recomputed."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, video_id: str, name: str, key: str) -> str:
+        return str(self.root / video_id / name / f"{key}.pkl")
+
+    def get(self, video_id: str, name: str, key: str) -> Any | None:
+        p = Path(self.path(video_id, name, key))
+        if not p.exists():
+            return None
+        try:
+            return pickle.loads(p.read_bytes())
+        except Exception:  # a value from incompatible code: recompute it
+            return None
+
+    def put(self, video_id: str, name: str, key: str, value: Any, info: dict) -> None:
+        p = Path(self.path(video_id, name, key))
+        data = pickle.dumps(value, protocol=5)
+        atomic_write(
+            p, lambda tmp: tmp.write_bytes(data), lambda tmp: pickle.loads(tmp.read_bytes())
+        )
+        atomic_write_bytes(p.with_suffix(".json"), json.dumps(info, default=str).encode())
+
+
+class MemorySignalStore:
+    """Signal values in this object only (tests and benchmarks that want no files)."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str, str], Any] = {}
+
+    def path(self, video_id: str, name: str, key: str) -> str:
+        return f"memory:{video_id}/{name}/{key}"
+
+    def get(self, video_id: str, name: str, key: str) -> Any | None:
+        return self.values.get((video_id, name, key))
+
+    def put(self, video_id: str, name: str, key: str, value: Any, info: dict) -> None:
+        self.values[(video_id, name, key)] = value
+
+
+@dataclasses.dataclass
+class Outcome:
+    """One analyzer's validated table and its measurements (the asset's metadata)."""
+
+    table: pa.Table
+    meta: dict[str, Any]
+
+
+class Runner:
+    """Runs analyzers and their signals on one ``media``.
+
+    ``models``: the scope models load into (its device is the run's); ``overrides``:
+    Config values by analyzer or signal name (the run's one config); ``store``: where
+    signals persist (None: a private in-memory store, nothing shared)."""
+
+    def __init__(
+        self,
+        media: Media,
+        models: Models,
+        overrides: Overrides | None = None,
+        store: SignalStore | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.media = media
+        self.models = models
+        self.overrides = {k: dict(v) for k, v in (overrides or {}).items()}
+        self.store: SignalStore = store if store is not None else MemorySignalStore()
+        self.log = log or (lambda _msg: None)
+        self._values: dict[str, Any] = {}
+        self._keys: dict[str, str] = {}
+        self.signal_info: dict[str, dict[str, Any]] = {}
+
+    @property
+    def device(self) -> str:
+        return self.models.device
+
+    # ---- signals -----------------------------------------------------------------------
+    def signal_config(self, name: str) -> Any:
+        return get_signal(name).make_config(self.overrides.get(name))
+
+    def signal_key(self, name: str) -> str:
+        """Hash of everything the value depends on: signal version and config, the decode
+        it reads, the weights it loads, and the keys of the signals it requires."""
+        if name not in self._keys:
+            cls = get_signal(name)
+            config = self.signal_config(name)
+            source = {
+                "frames": [self.media.frames_id],
+                "audio": [self.media.audio_id],
+                "both": [self.media.frames_id, self.media.audio_id],
+            }[cls.modality]
+            weights = [self.models.resolve(s) for s in cls.required_weights(config)]
+            doc = {
+                "signal": name,
+                "version": cls.version,
+                "config": config_dict(config),
+                "source": source,
+                "weights": weights,
+                "identity": cls().identity(config, self.models),
+                "requires": {d: self.signal_key(d) for d in cls.requires},
+            }
+            blob = json.dumps(doc, sort_keys=True, default=str).encode()
+            self._keys[name] = hashlib.sha256(blob).hexdigest()[:16]
+        return self._keys[name]
+
+    def signal(self, name: str) -> Any:
+        """The value of signal ``name`` for this media and config (stored, else made)."""
+        if self._stored(name):
+            return self._values[name]
+        cls = get_signal(name)
+        key = self.signal_key(name)
+        inputs = self._inputs(cls.requires)
+        config = self.signal_config(name)
+        sig = cls()
+        t0 = time.perf_counter()
+        value = sig.compute(self.media, config, inputs, self.models)
+        wall = time.perf_counter() - t0
+        info: dict[str, Any] = {
+            "key": key,
+            "path": self.store.path(self.media.video_id, name, key),
+            "source": "computed",
+            "wall_time_s": round(wall, 3),
+            "weights_mode": sig.weights_mode(config, self.models),
+            "config": config_dict(config),
+            "version": cls.version,
+            "summary": sig.summary(value),
+        }
+        self.store.put(self.media.video_id, name, key, value, info)
+        self.log(f"  signal {name}: computed in {wall:.2f} s ({key})")
+        self.signal_info[name] = info
+        self._values[name] = value
+        return value
+
+    def _stored(self, name: str) -> bool:
+        """Whether ``name``'s value is at hand: made in this runner, or in the store (then
+        read now, and recorded as read)."""
+        if name in self._values:
+            return True
+        key = self.signal_key(name)
+        value = self.store.get(self.media.video_id, name, key)
+        if value is None:
+            return False
+        cls, config = get_signal(name), self.signal_config(name)
+        self.signal_info[name] = {
+            "key": key,
+            "path": self.store.path(self.media.video_id, name, key),
+            "source": "read",
+            "wall_time_s": 0.0,
+            "weights_mode": cls().weights_mode(config, self.models),
+            "config": config_dict(config),
+            "summary": cls().summary(value),
+        }
+        self._values[name] = value
+        return True
+
+    def _inputs(self, names: Sequence[str]) -> dict[str, Any]:
+        return {n: self.signal(n) for n in names}
+
+    def signals_for(self, cls: type[Analyzer]) -> dict[str, Any]:
+        """The values of the signals ``cls`` requires (and only those)."""
+        return self._inputs(cls.requires)
+
+    def _required_mode(self, names: Sequence[str]) -> str:
+        from analyzers.core.registry import closure
+
+        modes = {
+            self.signal_info[n]["weights_mode"]
+            if n in self.signal_info  # the inputs of a stored value were never loaded
+            else get_signal(n)().weights_mode(self.signal_config(n), self.models)
+            for n in closure(list(names))
+        }
+        modes.discard("none")
+        return "random" if "random" in modes else ("real" if modes else "none")
+
+    # ---- analyzers ---------------------------------------------------------------------
+    def run(self, cls: type[Analyzer], overrides: Mapping[str, Any] | None = None) -> Outcome:
+        """Run analyzer ``cls`` (Config from ``overrides``, else the runner's) and return
+        its validated table with measurements."""
+        media = self.media
+        config = cls.make_config(
+            overrides if overrides is not None else self.overrides.get(cls.name)
+        )
+        t0 = time.perf_counter()
+        signals = self.signals_for(cls)
+        t_signals = time.perf_counter() - t0
+        analyzer = cls()
+        analyzer.load(self.device, self.models)
+        t_load = time.perf_counter() - t0 - t_signals
+        halvings = 0
+        try:
+            while True:
+                try:
+                    raw = analyzer.analyze(media, config, signals)
+                    break
+                except Exception as exc:
+                    if not is_oom(exc) or config.batch_size <= 1:
+                        raise
+                    free_cuda()
+                    halvings += 1
+                    config = dataclasses.replace(config, batch_size=max(1, config.batch_size // 2))
+                    self.log(f"  {cls.name}: CUDA out of memory, batch_size -> {config.batch_size}")
+        finally:
+            mode = analyzer.weights_mode
+            analyzer.unload()
+        if mode == "none" and cls.requires:
+            mode = self._required_mode(cls.requires)  # type: ignore[assignment]
+        table = validate(
+            raw,
+            analyzer=cls.name,
+            output_schema=cls.output_schema,
+            video_id=media.video_id,
+            n_seconds=media.n_seconds,
+        )
+        wall = time.perf_counter() - t0
+        meta: dict[str, Any] = {
+            "rows": table.num_rows,
+            "seconds": media.n_seconds,
+            "model": cls.model,
+            "weights_mode": mode,
+            "device": self.device,
+            "analyzer_version": cls.version,
+            "wall_time_s": round(wall, 3),
+            "load_time_s": round(t_load, 3),
+            "signals_time_s": round(t_signals, 3),
+            "x_realtime": round(media.duration_s / wall, 2) if wall > 0 else None,
+            "config": config_dict(config),
+            "signals": {
+                n: f"{self.signal_info[n]['source']} {self.signal_info[n]['key']}"
+                for n in cls.requires
+            },
+        }
+        if halvings:
+            meta["oom_halvings"] = halvings
+        return Outcome(table, meta)
+
+
+def run_analyzer(
+    cls: type[Analyzer],
+    media: Media,
+    store: Any = None,
+    overrides: Overrides | None = None,
+    signal_store: SignalStore | None = None,
+    device: str = "cpu",
+) -> Outcome:
+    """Run one analyzer on ``media`` in a scope of its own (tests, notebooks):
+    ``store`` resolves weights (a ModelStore, or None for random weights)."""
+    with Models(store, device) as models:
+        return Runner(media, models, overrides, signal_store).run(cls)

@@ -1,0 +1,87 @@
+"""Settings: every ``TIKTOK_*`` environment variable read in one place, as one Dagster
+resource (``settings``), so a run's configuration can be seen (and overridden per run
+in the launchpad: ``resources: settings: config: analysis: {transcript: {language: de}}``).
+
+Modules ask ``env_settings()`` (or take the ``settings`` resource) instead of reading
+``os.environ`` themselves; ``Settings.describe()`` lists the variables for the docs.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from resources.env import VARIABLES, env_value
+
+try:
+    from dagster import ConfigurableResource as _Base
+except ImportError:  # a GPU machine running the lease benchmarks has no Dagster
+    from pydantic import BaseModel as _Base  # type: ignore[assignment]
+
+
+def _env(field: str) -> Any:
+    """A field whose default is read from its environment variable at construction."""
+    var, _, doc = VARIABLES[field]
+    return Field(default_factory=lambda: env_value(field), description=f"{doc} (env {var})")
+
+
+class Settings(_Base):
+    """The deployment's settings; each field defaults to its environment variable."""
+
+    data_root: str = _env("data_root")
+    model_home: str = _env("model_home")
+    weights: str = _env("weights")
+    max_duration_s: float = _env("max_duration_s")
+    analyzer_config: str = _env("analyzer_config")
+    analysis: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Config overrides by analyzer or signal name for this run, on top of "
+        "the TOML file's (the launchpad's way to set them)",
+    )
+    devices: str = _env("devices")
+    leases_per_device: int = _env("leases_per_device")
+    gpu_slots: int = _env("gpu_slots")
+    lease_dir: str = _env("lease_dir")
+    sensor_max_files: int = _env("sensor_max_files")
+    api_host: str = _env("api_host")
+    api_port: int = _env("api_port")
+    api_token: str = _env("api_token")
+    api_roots: str = _env("api_roots")
+    api_max_body: int = _env("api_max_body")
+    api_max_download_mb: float = _env("api_max_download_mb")
+    api_url_hosts: str = _env("api_url_hosts")
+    min_free_gb: float = _env("min_free_gb")
+    progress: bool = _env("progress")
+
+    def file_overrides(self) -> dict[str, dict[str, Any]]:
+        """The TOML file's sections (``[transcript]`` then ``language = "de"``)."""
+        if not self.analyzer_config:
+            return {}
+        return tomllib.loads(Path(self.analyzer_config).expanduser().read_text())
+
+    def overrides(self, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, dict]:
+        """Config overrides by analyzer or signal name: the file's, then ``analysis``,
+        then ``extra`` (an op's), later ones winning key by key; ``decode`` left out."""
+        out: dict[str, dict[str, Any]] = {}
+        for layer in (self.file_overrides(), self.analysis, extra or {}):
+            for name, values in layer.items():
+                out.setdefault(name, {}).update(values or {})
+        out.pop("decode", None)
+        return out
+
+    def decode_overrides(self) -> dict[str, Any]:
+        """``[decode]`` settings (sample_fps, max_side, lowres_max_side)."""
+        return {**self.file_overrides().get("decode", {}), **self.analysis.get("decode", {})}
+
+    @staticmethod
+    def describe() -> dict[str, tuple[str, str]]:
+        """Field -> (environment variable, what it sets)."""
+        return {k: (var, doc) for k, (var, _, doc) in VARIABLES.items()}
+
+
+def env_settings() -> Settings:
+    """The settings as the environment gives them now."""
+    return Settings()
