@@ -25,22 +25,16 @@ from tiktok_assets.pool_guard import mark_worker
 GROUP = "ingest"
 
 
-def default_sample_fps() -> float:
-    """The decode samples as many frames per second as the hungriest frame analyzer."""
-    rates = [cls.Config().sample_fps for cls in all_analyzers().values() if cls.modality != "audio"]
-    return float(max([1.0, *rates]))
-
-
 def decode_config(settings: Settings) -> DecodeConfig:
     """The run's decode settings: ``[decode]`` from the settings, else a sample rate that
-    serves every frame analyzer with its configured ``sample_fps``."""
+    serves the hungriest frame analyzer with its configured ``sample_fps`` (at least 1)."""
     overrides = settings.overrides()
     rates = [
         cls.make_config(overrides.get(name)).sample_fps
         for name, cls in all_analyzers().items()
         if cls.modality != "audio"
     ]
-    values: dict[str, Any] = {"sample_fps": float(max([default_sample_fps(), *rates]))}
+    values: dict[str, Any] = {"sample_fps": float(max([1.0, *rates]))}
     values.update(settings.decode_overrides())
     return DecodeConfig(**values)
 

@@ -99,7 +99,7 @@ def _signal_meta(info: dict[str, Any]) -> dict[str, Any]:
         "weights_mode": info["weights_mode"],
         "config": MetadataValue.json(info["config"]),
     }
-    meta.update({k: v for k, v in info.get("summary", {}).items()})
+    meta.update(info.get("summary", {}))
     return meta
 
 

@@ -30,8 +30,7 @@ import pyarrow as pa
 from analyzers.core.base import Analyzer, config_dict
 from analyzers.core.files import atomic_write, atomic_write_bytes
 from analyzers.core.media import Media
-from analyzers.core.models import Models
-from analyzers.core.models import release_cuda as free_cuda
+from analyzers.core.models import Models, release_cuda
 from analyzers.core.registry import get_signal
 from analyzers.core.schema import validate
 
@@ -52,7 +51,7 @@ def run_batched(
     fn: Callable[[Sequence[T]], list[R]],
     items: Sequence[T],
     batch_size: int,
-    on_oom: Callable[[], None] | None = free_cuda,
+    on_oom: Callable[[], None] | None = release_cuda,
 ) -> list[R]:
     """Apply ``fn`` to ``items`` in batches. On CUDA OOM the failing batch is retried once
     at half size (after ``on_oom``, which frees the cache); a second OOM is raised."""
@@ -200,27 +199,14 @@ class Runner:
         if self._stored(name):
             return self._values[name]
         cls = get_signal(name)
-        key = self.signal_key(name)
-        inputs = self._inputs(cls.requires)
+        inputs = self.values(cls.requires)
         config = self.signal_config(name)
-        sig = cls()
         t0 = time.perf_counter()
-        value = sig.compute(self.media, config, inputs, self.models)
+        value = cls().compute(self.media, config, inputs, self.models)
         wall = time.perf_counter() - t0
-        info: dict[str, Any] = {
-            "key": key,
-            "path": self.store.path(self.media.video_id, name, key),
-            "source": "computed",
-            "wall_time_s": round(wall, 3),
-            "weights_mode": sig.weights_mode(config, self.models),
-            "config": config_dict(config),
-            "version": cls.version,
-            "summary": sig.summary(value),
-        }
-        self.store.put(self.media.video_id, name, key, value, info)
-        self.log(f"  signal {name}: computed in {wall:.2f} s ({key})")
-        self.signal_info[name] = info
-        self._values[name] = value
+        info = self._record(name, value, "computed", wall)
+        self.store.put(self.media.video_id, name, info["key"], value, info)
+        self.log(f"  signal {name}: computed in {wall:.2f} s ({info['key']})")
         return value
 
     def _stored(self, name: str) -> bool:
@@ -228,29 +214,37 @@ class Runner:
         read now, and recorded as read)."""
         if name in self._values:
             return True
-        key = self.signal_key(name)
-        value = self.store.get(self.media.video_id, name, key)
+        value = self.store.get(self.media.video_id, name, self.signal_key(name))
         if value is None:
             return False
-        cls, config = get_signal(name), self.signal_config(name)
-        self.signal_info[name] = {
-            "key": key,
-            "path": self.store.path(self.media.video_id, name, key),
-            "source": "read",
-            "wall_time_s": 0.0,
-            "weights_mode": cls().weights_mode(config, self.models),
-            "config": config_dict(config),
-            "summary": cls().summary(value),
-        }
-        self._values[name] = value
+        self._record(name, value, "read", 0.0)
         return True
 
-    def _inputs(self, names: Sequence[str]) -> dict[str, Any]:
+    def _record(self, name: str, value: Any, source: str, wall: float) -> dict[str, Any]:
+        """Keep ``value`` for this runner and describe it (``signal_info``)."""
+        cls, config, key = get_signal(name), self.signal_config(name), self.signal_key(name)
+        sig = cls()
+        info: dict[str, Any] = {
+            "key": key,
+            "path": self.store.path(self.media.video_id, name, key),
+            "source": source,
+            "wall_time_s": round(wall, 3),
+            "weights_mode": sig.weights_mode(config, self.models),
+            "config": config_dict(config),
+            "version": cls.version,
+            "summary": sig.summary(value),
+        }
+        self.signal_info[name] = info
+        self._values[name] = value
+        return info
+
+    def values(self, names: Sequence[str]) -> dict[str, Any]:
+        """The values of the signals ``names``."""
         return {n: self.signal(n) for n in names}
 
     def signals_for(self, cls: type[Analyzer]) -> dict[str, Any]:
         """The values of the signals ``cls`` requires (and only those)."""
-        return self._inputs(cls.requires)
+        return self.values(cls.requires)
 
     def _required_mode(self, names: Sequence[str]) -> str:
         from analyzers.core.registry import closure
@@ -287,7 +281,7 @@ class Runner:
                 except Exception as exc:
                     if not is_oom(exc) or config.batch_size <= 1:
                         raise
-                    free_cuda()
+                    release_cuda()
                     halvings += 1
                     config = dataclasses.replace(config, batch_size=max(1, config.batch_size // 2))
                     self.log(f"  {cls.name}: CUDA out of memory, batch_size -> {config.batch_size}")
