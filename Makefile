@@ -23,9 +23,9 @@ test: venv system-deps corpus
 corpus: venv
 	@PYTHON=$(BIN)/python bash scripts/fetch_corpus.sh
 
-## dev: Dagster UI on :3000 with the daemon (sensor, run queue, pools)
+## dev: Dagster UI on :3000 with the daemon (sensor, run queue, warm workers); Ctrl-C or SIGTERM stops all of it
 dev: venv system-deps
-	$(BIN)/dagster dev -w workspace.yaml -p 3000
+	$(BIN)/python scripts/run_service.py $(BIN)/dagster dev -w workspace.yaml -p 3000
 
 ## up: start the Dagster webserver (:3000), daemon and REST API (:8003), wait until healthy
 up: venv system-deps

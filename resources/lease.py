@@ -60,17 +60,22 @@ def leases_per_device(device_list: list[str] | None = None) -> int:
     return 1 if any(d.startswith("cuda") for d in device_list) else (os.cpu_count() or 1)
 
 
-def pool_limit() -> int | None:
-    """The gpu pool limit this host asks for: ``TIKTOK_GPU_SLOTS`` when set, else one slot
-    per lease when the host has GPUs (or fake devices); None on a plain CPU host (the
-    instance's default limit stands)."""
-    env = env_value("gpu_slots")
-    if env:
-        return max(1, env)
+def device_slots() -> int:
+    """Device leases on a host with GPUs (or fake devices): devices x leases per device;
+    0 on a plain CPU host."""
     d = devices()
     if d == ["cpu"]:
-        return None
+        return 0
     return len(d) * leases_per_device(d)
+
+
+def pool_limit() -> int:
+    """The stage pool limit this host asks for (resources.machine): ``TIKTOK_GPU_SLOTS``
+    when set, else one slot per device lease on a GPU host, else one per concurrent run
+    on a CPU host (the stages are CPU work there)."""
+    from resources.machine import machine_plan
+
+    return machine_plan().stage_slots
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,10 @@ start_one() {
         say "$name: already running (pid $(pid_of "$name"))"
         return
     fi
-    # a new session: `down` stops the service with everything it started
-    (cd "$ROOT" && exec setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null) &
+    # a new session: `down` stops the service with everything it started; run_service.py
+    # gives it back the SIGINT/SIGTERM a background job inherits ignored
+    (cd "$ROOT" && exec setsid "$BIN/python" "$ROOT/scripts/run_service.py" "$@" \
+        >>"$LOGS/$name.log" 2>&1 </dev/null) &
     echo $! >"$RUN_DIR/$name.pid"
     say "$name: started (pid $!, log $LOGS/$name.log)"
 }

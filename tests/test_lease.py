@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from resources.lease import devices, holders, lease, leases_per_device, pool_limit
+from resources.machine import machine_plan
 from tests.conftest import REPO
 
 HOLDER = """
@@ -120,6 +121,8 @@ def test_devices_and_pool_limit_follow_the_host(monkeypatch):
     monkeypatch.delenv("TIKTOK_GPU_SLOTS")
     monkeypatch.delenv("TIKTOK_LEASES_PER_DEVICE")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert devices() == ["cpu"] and pool_limit() is None  # the instance default stands
+    monkeypatch.delenv("TIKTOK_MAX_RUNS", raising=False)
+    # a CPU host: one stage slot per concurrent run (resources.machine), never None
+    assert devices() == ["cpu"] and pool_limit() == machine_plan().runs >= 1
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
     assert devices() == ["cuda:0", "cuda:1", "cuda:2"]

@@ -222,6 +222,7 @@ ALLOWED_STATE = {
     ("analyzers/core/registry.py", "_DISCOVERED"),
     ("tiktok_assets/measure.py", "_LOGGERS"),  # one JSON-lines file handler per run
     ("tiktok_assets/pool_guard.py", "_MARKED"),  # runs this worker marked for the reaper
+    ("tiktok_assets/workers.py", "_WARM"),  # a warm worker's ModelCache: kept on purpose
 }
 MUTATORS = {"append", "extend", "update", "setdefault", "add", "insert", "popitem", "pop"}
 

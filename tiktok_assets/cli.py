@@ -4,6 +4,7 @@ serve the REST API. Everything goes through the Dagster instance in $DAGSTER_HOM
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -274,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("models", help="list or pull model weights")
     p.add_argument("action", choices=["list", "pull"])
     p.add_argument("name", nargs="?")
+    p = sub.add_parser("machine", help="how many runs, stage slots and threads this host gets")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("serve", help="REST API (POST /analyze, GET /health)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8003)
@@ -288,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "pull" and not args.name:
             parser.error("models pull needs a NAME")
         return models(args.action, args.name)
+    if args.cmd == "machine":
+        from resources.machine import machine_plan
+
+        plan = machine_plan()
+        print(json.dumps(plan.as_dict()) if args.json else plan.describe())
+        return 0
     if args.cmd == "serve":
         _setup_env(args.data)
         from tiktok_assets.api import serve

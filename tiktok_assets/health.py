@@ -86,4 +86,13 @@ def health_checks(
         "min_free_gb": min_free_gb(),
     }
     checks["gpu"] = {"ok": True, "devices": gpu_memory()}
+    from resources.machine import machine_plan
+
+    queue = instance.get_concurrency_config().run_queue_config
+    checks["capacity"] = {
+        "ok": True,
+        **machine_plan().as_dict(),
+        "max_concurrent_runs": queue.max_concurrent_runs if queue else None,
+        "run_launcher": type(instance.run_launcher).__name__,
+    }
     return checks

@@ -28,12 +28,27 @@ def _numeric_columns(matrix: pa.Table) -> dict[str, list[str]]:
     return groups
 
 
+def _figure(width_in: float, height_in: float, rows: int = 1, top_in: float = 0.3):
+    """A figure with ``rows`` stacked axes sharing x and fixed margins (inches). Built
+    without pyplot (no global figure registry) and without constrained layout, whose
+    solver was most of the report's time (measured: benchmarks/RESULTS.md, issue 19)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in))
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(
+        left=2.2 / width_in,  # room for a 22-character column name at 8 pt + ticks
+        right=1 - 0.15 / width_in,
+        top=1 - top_in / height_in,
+        bottom=0.45 / height_in,
+        hspace=0.25 if rows > 1 else 0.0,
+    )
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    return fig, axes
+
+
 def _plot(matrix: pa.Table, out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     seconds = np.asarray(matrix.column("second").to_pylist())
     cuts: list[float] = []
     if f"cut_analysis{SEP}cut_at" in matrix.column_names:
@@ -46,7 +61,7 @@ def _plot(matrix: pa.Table, out: Path) -> list[str]:
             v if v is not None else [255, 255, 255]
             for v in matrix.column(f"color_analysis{SEP}dominant_rgb").to_pylist()
         ]
-        fig, ax = plt.subplots(figsize=(10, 1.2), layout="constrained")
+        fig, (ax,) = _figure(10, 1.2)
         ax.imshow(np.array([rgb], dtype=np.uint8), aspect="auto", extent=(0, len(rgb), 0, 1))
         ax.set_yticks([])
         ax.set_xlabel("second")
@@ -54,13 +69,9 @@ def _plot(matrix: pa.Table, out: Path) -> list[str]:
         for c in cuts:
             ax.axvline(c, color="black", lw=1)
         fig.savefig(out / "colors.png", dpi=110)
-        plt.close(fig)
         images.append("colors.png")
     for analyzer, cols in _numeric_columns(matrix).items():
-        fig, axes = plt.subplots(
-            len(cols), 1, figsize=(10, 1.5 * len(cols) + 0.6), sharex=True, layout="constrained"
-        )
-        axes = np.atleast_1d(axes)
+        fig, axes = _figure(10, 1.5 * len(cols) + 0.6, rows=len(cols))
         for ax, col in zip(axes, cols, strict=True):
             y = np.asarray(matrix.column(f"{analyzer}{SEP}{col}").to_pylist(), dtype=float)
             ax.step(seconds + 0.5, y, where="mid", color="#1f6feb")
@@ -77,7 +88,6 @@ def _plot(matrix: pa.Table, out: Path) -> list[str]:
         axes[-1].set_xlabel("second")
         name = f"{analyzer}.png"
         fig.savefig(out / name, dpi=110)
-        plt.close(fig)
         images.append(name)
     return images
 

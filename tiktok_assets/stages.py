@@ -42,6 +42,7 @@ from resources.settings import Settings
 from tiktok_assets.measure import GpuSampler, cuda_allocated_mb, log_event, nvml_reader, progress
 from tiktok_assets.partitions import videos
 from tiktok_assets.pool_guard import POOL, mark_worker
+from tiktok_assets.workers import model_cache, warm_stats
 
 MEDIA = {
     "frames": ["segment_frames"],
@@ -176,7 +177,7 @@ def build_stage_asset(
             progress(None, f"{stage}: on {dev.device} (lease {dev.lease})")
             reader = nvml_reader(dev.device)
             start_mb = cuda_allocated_mb(dev.device)
-            with Models(model_store, dev.device) as models:
+            with Models(model_store, dev.device, cache=model_cache(dev.device)) as models:
                 runner = Runner(
                     media,
                     models,
@@ -212,6 +213,7 @@ def build_stage_asset(
                     meta["memory_kind"] = dev.memory_kind
                     meta["device_lease"] = dev.lease
                     meta.update(sampler.summary())
+                    meta.update(warm_stats())
                     log_event(
                         context,
                         "signal_done" if name in signals else "analyzer_done",

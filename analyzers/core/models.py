@@ -3,15 +3,19 @@
 A ``Models`` scope resolves weights through the model store and keeps each model it loads
 (keyed by whatever identifies it: name, size, device, weights path) until ``close()``.
 The stage op opens one scope inside its GPU lease and closes it before the lease ends,
-so a model never outlives the lease by accident; a long-lived worker that wants models
-to stay across videos keeps one scope open on purpose. Nothing else in the code base
-holds a model in a module-level variable (a test checks).
+so a model never outlives the lease by accident. A long-lived worker that wants models to
+stay across videos (tiktok_assets.workers) hands the scope a ``ModelCache`` it owns: the
+scope then takes models from the cache and leaves them there on ``close()``. Nothing else
+in the code base holds a model in a module-level variable (a test checks).
 """
 
 from __future__ import annotations
 
 import gc
 import sys
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol, TypeVar
 
@@ -42,15 +46,62 @@ class WeightsProvider(Protocol):
     def is_present(self, spec: WeightSpec) -> bool: ...
 
 
+class ModelCache:
+    """Models kept across scopes (and so across videos) by a long-lived worker, keyed by
+    ``(device, key)``; the least recently used goes when more than ``max_items`` are held.
+    ``hits``/``misses``/``load_s`` (seconds spent loading) say what keeping them saved."""
+
+    def __init__(self, max_items: int = 32) -> None:
+        self.max_items = max_items
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.load_s = 0.0
+
+    def get(self, key: Hashable, factory: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+        t0 = time.perf_counter()
+        model = factory()
+        with self._lock:
+            self.misses += 1
+            self.load_s += time.perf_counter() - t0
+            self._items[key] = model
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+        return model
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+        gc.collect()
+        release_cuda()
+
+
 class Models:
     """Loaded models of one scope on one ``device`` (``cpu``, ``cuda:N``).
 
-    ``store`` resolves weights (None: random weights, for plumbing tests). Use as a
-    context manager or call ``close()``; ``loaded`` lists what is held now."""
+    ``store`` resolves weights (None: random weights, for plumbing tests); ``cache``: a
+    worker's ``ModelCache`` the scope borrows from and leaves its models in (None: the
+    scope owns them and drops them on close). Use as a context manager or call
+    ``close()``; ``loaded`` lists what the scope holds now."""
 
-    def __init__(self, store: WeightsProvider | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        store: WeightsProvider | None = None,
+        device: str = "cpu",
+        cache: ModelCache | None = None,
+    ) -> None:
         self.store = store
         self.device = device
+        self.cache = cache
         self._held: dict[Hashable, Any] = {}
         self.closed = False
 
@@ -67,7 +118,10 @@ class Models:
         if self.closed:
             raise RuntimeError("this Models scope is closed; open a new one")
         if key not in self._held:
-            self._held[key] = factory()
+            if self.cache is not None:
+                self._held[key] = self.cache.get((self.device, key), factory)
+            else:
+                self._held[key] = factory()
         return self._held[key]
 
     @property
@@ -75,11 +129,13 @@ class Models:
         return list(self._held)
 
     def close(self) -> None:
-        """Drop every model and give their CUDA memory back (``release_cuda``)."""
+        """Drop this scope's references; without a cache the models go and their CUDA
+        memory is given back (``release_cuda``), with one they stay in the cache."""
         self._held.clear()
         self.closed = True
-        gc.collect()
-        release_cuda()
+        if self.cache is None:
+            gc.collect()
+            release_cuda()
 
     def __enter__(self) -> Models:
         return self

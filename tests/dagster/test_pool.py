@@ -42,7 +42,13 @@ def _run_pair(
     config = yaml.safe_load((REPO / "dagster_home" / instance_yaml).read_text())
     config["concurrency"]["pools"]["default_limit"] = pool_limit
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    env = {**os.environ, **(extra_env or {}), "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "TIKTOK_GPU_SLOTS": str(pool_limit),  # the pool guard sets the pool from the plan
+        **(extra_env or {}),
+        "DAGSTER_HOME": str(home),
+        "PYTHONPATH": str(REPO),
+    }
     with _instance(home, extra_env or {}) as instance:  # create the schema once
         instance.get_runs(limit=1)
     log = tmp / f"probe{pool_limit}.jsonl"
@@ -174,7 +180,13 @@ def _race_ensure(tmp: Path, instance_yaml: str, extra_env: dict[str, str]) -> No
     home = tmp / "home"
     home.mkdir()
     shutil.copyfile(REPO / "dagster_home" / instance_yaml, home / "dagster.yaml")
-    env = {**os.environ, **extra_env, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        **extra_env,
+        "DAGSTER_HOME": str(home),
+        "PYTHONPATH": str(REPO),
+        "TIKTOK_GPU_SLOTS": "1",
+    }
     subprocess.run(
         [
             sys.executable,
@@ -219,7 +231,7 @@ def test_two_runs_together_lease_different_devices(tmp_path, two_clips):
     instance default is 1), both runs work at once, each on its own device."""
     from tiktok_assets.intelligence import latest_metadata
 
-    env = {"TIKTOK_DEVICES": "cpu:0,cpu:1", "TIKTOK_LEASES_PER_DEVICE": "1"}
+    env = {"TIKTOK_DEVICES": "cpu:0,cpu:1", "TIKTOK_LEASES_PER_DEVICE": "1", "TIKTOK_GPU_SLOTS": ""}
     records = _run_pair(tmp_path, two_clips, 1, extra_env=env)
     assert _overlap(records) > 0.5, records
     with _instance(tmp_path / "home1", env) as instance:
@@ -284,13 +296,14 @@ def test_a_run_killed_outside_the_pool_is_failed_and_its_temp_removed(tmp_path):
         assert reap_dead_runs(instance) == []
 
 
-def test_a_run_waiting_for_the_pool_is_told_who_holds_it(tmp_path):
+def test_a_run_waiting_for_the_pool_is_told_who_holds_it(tmp_path, monkeypatch):
     """A run of this process whose stage waits for the gpu slot gets a message naming the
     run, video and step that hold the slot; nothing while it does not wait."""
     from dagster._core.test_utils import create_run_for_test
 
     from tiktok_assets.pool_guard import PID, ensure_pool, pool_wait_message
 
+    monkeypatch.setenv("TIKTOK_GPU_SLOTS", "1")
     home = tmp_path / "home"
     home.mkdir()
     shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")

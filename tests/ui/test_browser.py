@@ -146,6 +146,9 @@ def _upload_and_api(services: dict, small_clip: Path, silent_clip: Path) -> str:
     health = api.get("/health").json()
     assert health["status"] == "ok", health  # instance, daemon heartbeat, webserver, disk
     assert health["checks"]["daemon"]["last_heartbeat_s_ago"] < 120
+    capacity = health["checks"]["capacity"]  # the machine plan the instance runs with
+    assert capacity["run_launcher"] == "WarmRunLauncher"
+    assert capacity["max_concurrent_runs"] == capacity["runs"] >= 1
     bad = services["mine"] / "bad.mp4"
     bad.write_text("nope")
     assert api.post("/analyze", json={"video_path": str(bad)}).status_code == 422
@@ -233,6 +236,13 @@ def test_uploads_api_and_the_ui_in_a_browser(services, small_clip, silent_clip):
         with DagsterInstance.get() as instance:  # the backfill's runs, one per partition
             runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
         assert sorted(r.tags["dagster/partition"] for r in runs) == sorted(keys)
+
+        def backfill_done() -> bool:  # the backfill daemon's next tick marks it complete
+            with DagsterInstance.get() as instance:
+                b = instance.get_backfill(backfill.backfill_id)
+            return b is not None and b.status.value == "COMPLETED_SUCCESS"
+
+        _wait(backfill_done, 120, "the backfill to complete")
         page.goto(f"{ui}/runs/b/{backfill.backfill_id}", wait_until="networkidle")
         expect(page.get_by_text(backfill.backfill_id).first).to_be_visible()
         expect(page.get_by_text("100% completed").first).to_be_visible()
