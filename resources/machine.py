@@ -98,26 +98,25 @@ def machine_plan(
 ) -> MachinePlan:
     """The plan for this host; ``cores``, ``mem_gb`` and ``gpu_slots`` (device leases; 0:
     CPU host) stand in for the probes in tests. Environment overrides win."""
-    from resources.lease import device_slots
+    from resources.lease import device_slots, host_gpus  # lease asks this module back
 
     cores = cores if cores is not None else cpu_cores()
     mem = mem_gb if mem_gb is not None else memory_gb()
     leases = gpu_slots if gpu_slots is not None else device_slots()
-    per_run = max(0.5, float(env_value("run_memory_gb")))
-    fits = max(1, int(mem // per_run))
+    fits = max(1, int(mem // max(0.5, float(env_value("run_memory_gb")))))
+    runs = max(1, min(min(2 * leases, cores) if leases else cores, fits))
     source = []
-    runs = min(2 * leases, cores) if leases else cores
-    runs = max(1, min(runs, fits))
     if env_value("max_runs"):
-        runs, source = max(1, env_value("max_runs")), [*source, "TIKTOK_MAX_RUNS"]
-    slots = leases if leases else runs
+        runs = max(1, env_value("max_runs"))
+        source.append("TIKTOK_MAX_RUNS")
+    slots = leases or runs
     if env_value("gpu_slots"):
-        slots, source = max(1, env_value("gpu_slots")), [*source, "TIKTOK_GPU_SLOTS"]
+        slots = max(1, env_value("gpu_slots"))
+        source.append("TIKTOK_GPU_SLOTS")
     threads = max(1, cores // runs)
     if env_value("run_threads"):
-        threads, source = max(1, env_value("run_threads")), [*source, "TIKTOK_RUN_THREADS"]
-    from resources.lease import host_gpus
-
+        threads = max(1, env_value("run_threads"))
+        source.append("TIKTOK_RUN_THREADS")
     return MachinePlan(
         cores=cores,
         memory_gb=round(mem, 1),

@@ -132,15 +132,31 @@ def reap_dead_runs(instance: DagsterInstance) -> list[str]:
         if PID not in tags or _alive(int(tags[PID]), tags.get(STARTED, "")):
             continue
         where = " while it held the gpu pool" if run.run_id in holders else ""
-        instance.report_run_failed(
-            run,
-            f"worker process {tags[PID]} on {host} died{where} (killed, or out of memory); "
-            "materialize the video again to finish it",
+        fail_run(
+            instance,
+            run.run_id,
+            f"worker process {tags[PID]} on {host} died{where} (killed, or out of memory)",
         )
-        if run.run_id in holders:
-            storage.free_concurrency_slots_for_run(run.run_id)
         reaped.append(run.run_id)
     return reaped
+
+
+def fail_run(instance: DagsterInstance, run_id: str, why: str) -> bool:
+    """Mark ``run_id`` failed (unless it finished) and free its pool slots. True if it was
+    still unfinished."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.is_finished:
+        return False
+    if run.status == DagsterRunStatus.CANCELING:
+        instance.report_run_canceled(run, f"terminated: {why}")
+    else:
+        instance.report_run_failed(
+            run, f"{why}; materialize the video again (or re-execute the run) to finish it"
+        )
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        storage.free_concurrency_slots_for_run(run_id)
+    return True
 
 
 TEMP_SUFFIXES = (".tmp", ".old", ".tmp.npy")

@@ -42,6 +42,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -63,6 +64,7 @@ from dagster._serdes import ConfigurableClass, ConfigurableClassData
 from analyzers.core.models import ModelCache
 from resources.env import env_value
 from resources.machine import machine_plan
+from tiktok_assets.pool_guard import HOST, PID, STARTED, _alive, fail_run, worker_tags
 
 # imported once per worker before its first run; what is not installed is left out
 PRELOAD = (
@@ -163,8 +165,6 @@ def _execute(instance: DagsterInstance, run_id: str, origin: Any, nth: int) -> N
     from dagster._grpc.impl import core_execute_run
     from dagster._utils.hosted_user_process import recon_job_from_origin
 
-    from tiktok_assets.pool_guard import worker_tags
-
     run = instance.get_run_by_id(run_id)
     if run is None:
         return
@@ -251,7 +251,6 @@ class WorkerPool:
         self.procs: dict[int, Any] = {}
         self.running: dict[int, str] = {}  # worker pid -> run id
         self.pending: set[str] = set()  # handed over, not yet taken by a worker
-        self.ready_s: list[float] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._log = log or (lambda msg: print(f"tiktok warm pool: {msg}", file=sys.stderr))
@@ -293,7 +292,6 @@ class WorkerPool:
             return
         with self._lock:
             if kind == "ready":
-                self.ready_s.append(arg)
                 self._log(f"warm worker {pid} ready (preload {arg:.1f} s)")
             elif kind == "stale":
                 self._log(f"warm worker {pid}: the code changed; replaced")
@@ -369,24 +367,6 @@ def requeue_run(instance: DagsterInstance, run_id: str) -> bool:
     return True
 
 
-def fail_run(instance: DagsterInstance, run_id: str, why: str) -> bool:
-    """Mark ``run_id`` failed (unless it finished) and free its pool slots. True if it was
-    still unfinished."""
-    run = instance.get_run_by_id(run_id)
-    if run is None or run.is_finished:
-        return False
-    if run.status == DagsterRunStatus.CANCELING:
-        instance.report_run_canceled(run, f"terminated: {why}")
-    else:
-        instance.report_run_failed(
-            run, f"{why}; materialize the video again (or re-execute the run) to finish it"
-        )
-    storage = instance.event_log_storage
-    if storage.supports_global_concurrency_limits:
-        storage.free_concurrency_slots_for_run(run_id)
-    return True
-
-
 class WarmRunLauncher(RunLauncher, ConfigurableClass):
     """Runs executed by warm worker processes (see the module doc). Config: ``workers``
     (default: the machine plan's runs), ``max_runs_per_worker`` (default
@@ -458,8 +438,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             return False
         self._instance.report_run_canceling(run)
         pid = self._pool.pid_of(run_id) if self._pool else None
-        if pid is None and run.tags.get("tiktok/worker_pid"):
-            pid = int(run.tags["tiktok/worker_pid"])
+        if pid is None and run.tags.get(PID):
+            pid = int(run.tags[PID])
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGINT)  # the run stops at the next step boundary
@@ -470,12 +450,10 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
-        from tiktok_assets.pool_guard import HOST, PID, STARTED, _alive
-
         tags = run.tags
         if PID not in tags:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no worker has taken it yet")
-        if tags.get(HOST) != _host():
+        if tags.get(HOST) != socket.gethostname():
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, f"runs on {tags.get(HOST)}")
         if _alive(int(tags[PID]), tags.get(STARTED, "")):
             return CheckRunHealthResult(WorkerStatus.RUNNING)
@@ -491,12 +469,6 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                 f"{len(out['failed'])} marked failed " + " ".join(r[:8] for r in out["failed"]),
                 file=sys.stderr,
             )
-
-
-def _host() -> str:
-    import socket
-
-    return socket.gethostname()
 
 
 class MachineRunCoordinator(QueuedRunCoordinator):

@@ -78,12 +78,6 @@ class ModelCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-        gc.collect()
-        release_cuda()
-
 
 class Models:
     """Loaded models of one scope on one ``device`` (``cpu``, ``cuda:N``).
