@@ -24,14 +24,26 @@ if shutil.which("ffmpeg") is None:  # pragma: no cover - make test installs it
     pytest.exit("ffmpeg is missing: run `make test` (it installs system packages)", returncode=3)
 
 
+# The pipeline's tests run the VLM at toy size (the Qwen2-VL architecture, random): the
+# 2B architecture costs ~10-60 s of CPU per run and is tested on its own
+# (tests/analyzers/test_qwen2_vl_temporal.py). A test writing its own settings file
+# starts it with TEST_SETTINGS_TOML.
+TEST_SETTINGS = {"qwen2_vl_temporal": {"model": "qwen2-vl-tiny", "max_new_tokens": 8}}
+TEST_SETTINGS_TOML = '[qwen2_vl_temporal]\nmodel = "qwen2-vl-tiny"\nmax_new_tokens = 8\n'
+
+
 @pytest.fixture(scope="session", autouse=True)
 def model_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One model home for the whole session (never the user's), weights policy auto:
     package-shipped weights (Whisper base) are built into it once, the rest is random."""
     home = tmp_path_factory.mktemp("models")
-    saved = {k: os.environ.get(k) for k in ("TIKTOK_MODEL_HOME", "TIKTOK_WEIGHTS")}
+    names = ("TIKTOK_MODEL_HOME", "TIKTOK_WEIGHTS", "TIKTOK_ANALYZER_CONFIG")
+    saved = {k: os.environ.get(k) for k in names}
     os.environ["TIKTOK_MODEL_HOME"] = str(home)
     os.environ["TIKTOK_WEIGHTS"] = "auto"
+    settings = home.parent / "test-settings.toml"
+    settings.write_text(TEST_SETTINGS_TOML)
+    os.environ["TIKTOK_ANALYZER_CONFIG"] = str(settings)
     yield home
     for k, v in saved.items():
         if v is None:

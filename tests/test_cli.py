@@ -30,7 +30,10 @@ def test_analyze_status_and_bad_file(isolated, small_clip, tmp_path):
         line.split(None, 1)[1] for line in text.splitlines() if line.startswith("Report:")
     )
     assert Path(report).exists()
-    for name in ("color_analysis", "cut_analysis", "audio_analysis"):
+    page = Path(report).read_text()  # the VLM's sentences, marked random (toy model here)
+    assert "What happens, second by second (random weights: not meaningful)" in page
+    assert page.count("<tr><td>") >= 6 and "<b>Summary:</b> 0-" in page
+    for name in ("color_analysis", "cut_analysis", "audio_analysis", "qwen2_vl_temporal"):
         assert any(line.startswith(name) and " 6 " in line for line in text.splitlines()), name
     assert "stage4_fast" in out.stderr and "segment_frames" in out.stderr  # progress lines
 
@@ -45,6 +48,36 @@ def test_analyze_status_and_bad_file(isolated, small_clip, tmp_path):
 
     models = cli("models", "list", env=env, cwd=tmp_path)
     assert models.returncode == 0 and "color_analysis" in models.stdout
+    # every selectable VLM is listed with its license, the non-commercial one said so
+    vlm = {ln.split()[1]: ln for ln in models.stdout.splitlines() if ln.startswith("qwen2_vl")}
+    assert set(vlm) == {"qwen2-vl-2b", "qwen2-vl-7b", "qwen2.5-vl-3b", "qwen2.5-vl-7b"}
+    assert "non-commercial" in vlm["qwen2.5-vl-3b"] and "Apache-2.0" in vlm["qwen2-vl-2b"]
+    assert "Hugging Face Qwen/Qwen2-VL-2B-Instruct" in vlm["qwen2-vl-2b"]
+
+
+def test_demo_without_a_gpu_runs_the_vlm_small(tmp_path, monkeypatch):
+    """`make demo` on a machine without a GPU: the VLM's settings file for small frames
+    and short generations, unless the user named a settings file of their own."""
+    import os
+    import tomllib
+
+    from tiktok_assets import cli as cli_mod
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", "")
+    cli_mod._demo_settings(tmp_path)
+    path = Path(os.environ["TIKTOK_ANALYZER_CONFIG"])
+    assert path.parent == tmp_path
+    vlm = tomllib.loads(path.read_text())["qwen2_vl_temporal"]
+    assert vlm == {"max_pixels": 12544, "max_new_tokens": 8}
+    own = tmp_path / "mine.toml"
+    monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", str(own))
+    cli_mod._demo_settings(tmp_path)
+    assert os.environ["TIKTOK_ANALYZER_CONFIG"] == str(own)
+    monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", "")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    cli_mod._demo_settings(tmp_path)
+    assert os.environ["TIKTOK_ANALYZER_CONFIG"] == ""
 
 
 def test_first_run_skips_analyzers_without_weights(isolated, small_clip, tmp_path):
@@ -61,16 +94,20 @@ def test_first_run_skips_analyzers_without_weights(isolated, small_clip, tmp_pat
     from analyzers.core.synth import damaged_copy
 
     clip = damaged_copy(small_clip, tmp_path / "damaged.mp4", start=0.4, length=0.25)
-    env = {k: v for k, v in os.environ.items() if k != "TIKTOK_WEIGHTS"}
+    new_user = ("TIKTOK_WEIGHTS", "TIKTOK_ANALYZER_CONFIG")  # the defaults
+    env = {k: v for k, v in os.environ.items() if k not in new_user}
     env["PYTHONPATH"] = str(REPO)
     out = cli("analyze", str(clip), env=env, cwd=tmp_path)
     assert out.returncode == 3, out.stderr[-3000:]
     assert "skipping speech_emotion: real weights wav2vec2-ser missing" in out.stderr
-    assert "done, with 1 analyzer(s) skipped" in out.stdout
+    assert "skipping qwen2_vl_temporal: real weights qwen2-vl-2b missing" in out.stderr
+    assert "done, with 2 analyzer(s) skipped" in out.stdout
     assert "tiktok-analyzer models pull wav2vec2-ser" in out.stdout
+    assert "tiktok-analyzer models pull qwen2-vl-2b" in out.stdout
     data = Path(os.environ["TIKTOK_DATA"])
     key = next((data / "parquet" / "cut_analysis").iterdir()).name.split("=", 1)[1]
     assert not (data / "parquet" / "speech_emotion").exists()
+    assert not (data / "parquet" / "qwen2_vl_temporal").exists()
     matrix = pq.read_table(
         data / "parquet" / "cross_analyzer_intelligence" / f"video_id={key}", partitioning=None
     )

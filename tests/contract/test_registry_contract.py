@@ -16,7 +16,7 @@ from analyzers.core.base import STAGES, BaseConfig
 from analyzers.core.runner import run_analyzer
 from analyzers.core.synth import ODD_TIMINGS, odd_timing_clip
 from io_managers.parquet import partition_path, write_table_atomic
-from tests.conftest import REPO
+from tests.conftest import REPO, TEST_SETTINGS
 
 ANALYZERS = sorted(all_analyzers())
 
@@ -38,7 +38,9 @@ def test_analyzer_contract(name, medias, model_store):
     for media in medias.values():
         # twice, each in a scope and signal store of its own: nothing computed by the
         # first run is there for the second, so equal tables mean a deterministic analyzer
-        first, second = (run_analyzer(cls, media, model_store).table for _ in range(2))
+        first, second = (
+            run_analyzer(cls, media, model_store, TEST_SETTINGS).table for _ in range(2)
+        )
         assert first.num_rows == media.n_seconds
         assert first.column("second").null_count == 0
         assert first.column("video_id").null_count == 0
@@ -111,7 +113,7 @@ def test_odd_timings_decode_to_the_seconds_on_screen(odd_medias):
 def test_analyzer_handles_real_footage_timings(name, odd_medias, model_store, tmp_path):
     cls = all_analyzers()[name]
     for clip, media in odd_medias.items():
-        table = run_analyzer(cls, media, model_store).table
+        table = run_analyzer(cls, media, model_store, TEST_SETTINGS).table
         # the table is committed only if Parquet gives it back as written
         write_table_atomic(table, partition_path(tmp_path, name, media.video_id))
         assert table.num_rows == media.n_seconds, clip

@@ -16,7 +16,7 @@ from dagster import execute_job, reconstructable
 from analyzers.core import all_analyzers
 from io_managers.parquet import read_table
 from resources.media_store import MediaStore
-from tests.conftest import REPO
+from tests.conftest import REPO, TEST_SETTINGS_TOML
 from tests.dagster.helpers import instance_at, run_video
 from tests.dagster.multiprocess_job import analyze_video_multiprocess
 from tiktok_assets.intelligence import latest_metadata
@@ -55,7 +55,7 @@ def test_speech_rate_alone_in_a_fresh_process_uses_the_configured_transcript(
 ):
     clip, _ = speech
     settings = tmp_path / "analysis.toml"
-    settings.write_text('[transcript]\nlanguage = "de"\nbeam_size = 2\n')
+    settings.write_text(TEST_SETTINGS_TOML + '[transcript]\nlanguage = "de"\nbeam_size = 2\n')
     monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", str(settings))
     data, home = tmp_path / "data", tmp_path / "home"
     with instance_at(home) as instance:

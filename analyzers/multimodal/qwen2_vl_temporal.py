@@ -1,0 +1,282 @@
+"""What happens on screen, second by second, in words: a vision-language model (Qwen2-VL,
+default 2B; 7B and Qwen2.5-VL selectable) over sliding windows of the sampled frames.
+
+- Windows: ``[k * window_s, (k + 1) * window_s)`` over the video, each with up to
+  ``frames_per_window`` sampled frames spread over it (the last frame repeated when the
+  window holds fewer, e.g. the last 4 ms of a 4.004 s clip). One short sentence per
+  window: what happens, who or what is on screen, the action, the shot type.
+- Context: the previous window's description is given to a window as context. A strict
+  chain would need one ``generate`` call per window; instead windows are generated in
+  ``context_rounds`` interleaved rounds (window ``k`` in round ``k % context_rounds``),
+  each round in as few batched calls as ``batch_size`` allows, and every window not in
+  round 0 reads its predecessor's description. ``context_rounds = 1``: no context, one
+  call for the whole video (fastest); ``= number of windows``: every window has context,
+  one window at a time.
+- Per second: the window covering most of it -> ``description``, ``window_start``,
+  ``window_end`` (seconds), ``tokens`` (new tokens of that window), ``model``; ``summary``
+  of the whole video on every row (for the intelligence step and SQL): written by the
+  model from the window descriptions (``summary = "model"``, one more text-only call) or
+  a timeline of the distinct descriptions (``"extract"``); ``"auto"`` asks the model only
+  when its weights are real (a random model's summary of random text means nothing).
+- ``min_new_tokens == max_new_tokens`` fixes the generation length (benchmarks: random
+  weights then cost what real ones do).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from analyzers.core import BaseConfig, FrameAnalyzer, Media, Models, WeightSpec, register
+from analyzers.core.runner import run_batched
+from analyzers.core.vlm import (
+    VARIANTS,
+    Generation,
+    Request,
+    TransformersQwenVL,
+    VLMBackend,
+    variant,
+)
+
+PROMPT = (
+    "Describe this moment of a short vertical video in one short sentence: what happens, "
+    "who or what is on screen, the action, and the shot type (close-up, medium or wide)."
+)
+SUMMARY_PROMPT = (
+    "These are descriptions of consecutive moments of one short video:\n{lines}\n"
+    "Summarize the whole video in two sentences."
+)
+
+
+@dataclass(frozen=True)
+class VLMConfig(BaseConfig):
+    """``model``: a name in ``analyzers.core.vlm.VARIANTS``; ``window_s``: window
+    length, seconds; ``frames_per_window``: frames shown per window; ``batch_size``:
+    windows per ``generate`` call; ``context_rounds``: see module doc;
+    ``max_new_tokens``/``min_new_tokens``: generation length per window, tokens;
+    ``min_pixels``/``max_pixels``: frame size bounds in pixels (``max_pixels / 784``
+    visual tokens per window at most); ``summary``: auto, model or extract;
+    ``summary_tokens``: length of a model summary, tokens."""
+
+    sample_fps: float = 2.0
+    batch_size: int = 64
+    model: str = "Qwen2-VL-2B-Instruct"
+    backend: str = "transformers"
+    window_s: float = 1.0
+    frames_per_window: int = 2
+    context_rounds: int = 2
+    max_new_tokens: int = 32
+    min_new_tokens: int = 0
+    min_pixels: int = 56 * 56
+    max_pixels: int = 448 * 448
+    summary: str = "auto"
+    summary_tokens: int = 64
+    prompt: str = PROMPT
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window: its span in seconds and the indices of its frames in the stream."""
+
+    index: int
+    start: float
+    end: float
+    frames: np.ndarray
+
+
+def plan_windows(media: Media, config: VLMConfig) -> list[Window]:
+    """Windows of ``config.window_s`` seconds covering the video, each with up to
+    ``frames_per_window`` sampled frames spread evenly over it (a window with no sampled
+    frame takes the last frame shown before its end)."""
+    if config.window_s <= 0 or config.frames_per_window < 1:
+        raise ValueError("window_s must be > 0 and frames_per_window >= 1")
+    pts = np.asarray(media.frames.pts, np.float64)
+    n = max(1, int(np.ceil(media.duration_s / config.window_s - 1e-9)))
+    out = []
+    for k in range(n):
+        a, b = k * config.window_s, min((k + 1) * config.window_s, media.duration_s)
+        idx = np.flatnonzero((pts >= a) & (pts < b))
+        if len(idx) == 0:
+            before = np.flatnonzero(pts < b)
+            idx = before[-1:] if len(before) else np.array([0])
+        if len(idx) > config.frames_per_window:
+            pick = np.linspace(0, len(idx) - 1, config.frames_per_window).round().astype(int)
+            idx = idx[pick]
+        out.append(Window(k, a, b, idx))
+    return out
+
+
+def window_of_second(windows: Sequence[Window], second: int) -> int:
+    """The window covering most of ``[second, second + 1)`` (the earlier on a tie)."""
+    cover = [max(0.0, min(w.end, second + 1) - max(w.start, second)) for w in windows]
+    return int(np.argmax(cover))
+
+
+def rounds(n: int, context_rounds: int) -> list[list[int]]:
+    """Window indices per round: window ``k`` in round ``k % R`` (``R`` clipped to 1..n)."""
+    r = max(1, min(int(context_rounds), n))
+    return [list(range(i, n, r)) for i in range(r)]
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def timeline(descriptions: Sequence[tuple[float, float, str]], overlap: float = 0.6) -> str:
+    """Consecutive windows whose descriptions share at least ``overlap`` of their words
+    (Jaccard) merged into one span: ``"0-3 s: ...; 3-5 s: ..."``."""
+    spans: list[list[Any]] = []
+    for a, b, text in descriptions:
+        if spans:
+            prev = spans[-1]
+            wa, wb = _words(prev[2]), _words(text)
+            if wa | wb and len(wa & wb) / len(wa | wb) >= overlap:
+                prev[1] = b
+                continue
+        spans.append([a, b, text])
+    return "; ".join(f"{a:g}-{b:g} s: {t}" for a, b, t in spans)
+
+
+def make_backend(config: VLMConfig, path: str | None, device: str) -> VLMBackend:
+    """The serving engine ``config.backend`` names, holding ``config.model``."""
+    if config.backend != "transformers":
+        raise ValueError(f"unknown VLM backend {config.backend!r}; known: ['transformers']")
+    return TransformersQwenVL(
+        variant(config.model),
+        path,
+        device,
+        config.min_pixels,
+        config.max_pixels,
+        window_s=config.window_s,
+    )
+
+
+@register
+class Qwen2VLTemporal(FrameAnalyzer):
+    """A sentence per second from a vision-language model (see module doc): columns
+    ``description``, ``window_start``/``window_end`` (seconds), ``tokens`` (new tokens of
+    the window), ``model``, ``summary`` (the whole video, same on every row)."""
+
+    name = "qwen2_vl_temporal"
+    version = "1"
+    stage = "stage1_heavy"
+    Config = VLMConfig
+    weights = tuple(v.spec for v in VARIANTS.values() if v.spec is not None)
+    model = "Qwen2-VL (transformers)"
+    output_schema = pa.schema(
+        [
+            ("description", pa.string()),
+            ("window_start", pa.float32()),
+            ("window_end", pa.float32()),
+            ("tokens", pa.int32()),
+            ("model", pa.string()),
+            ("summary", pa.string()),
+        ]
+    )
+
+    @classmethod
+    def required_weights(cls, config: BaseConfig) -> tuple[WeightSpec, ...]:
+        spec = variant(config.model).spec  # type: ignore[attr-defined]
+        return (spec,) if spec is not None else ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backend: VLMBackend | None = None
+        self.summary_source = ""
+
+    def load(self, device: str, models: Models) -> None:
+        # the model depends on the Config: made in analyze, through the scope
+        super().load(device, models)
+
+    def unload(self) -> None:
+        super().unload()
+        self.backend = None
+
+    def _backend(self, config: VLMConfig) -> VLMBackend:
+        assert self.models is not None
+        spec = variant(config.model).spec
+        path, mode = self.models.resolve(spec) if spec is not None else (None, "random")
+        self.weights_mode = mode
+        key = ("vlm", config.backend, config.model, path, self.device)
+        key += (config.min_pixels, config.max_pixels, config.window_s)
+        return self.models.get(key, lambda: make_backend(config, path, self.device))
+
+    def analyze(  # type: ignore[override]
+        self, media: Media, config: VLMConfig, signals: Mapping[str, Any]
+    ) -> pa.Table:
+        backend = self.backend = self._backend(config)
+        backend.stats.reset()
+        windows = plan_windows(media, config)
+        frames = media.frames.frames
+        done: dict[int, Generation] = {}
+
+        def prompt(k: int) -> str:
+            prev = done.get(k - 1)
+            if prev is None or not prev.text:
+                return config.prompt
+            return f"The previous moment: {prev.text}\n{config.prompt}"
+
+        def generate(batch: Sequence[int]) -> list[Generation]:
+            reqs = [Request(np.asarray(frames[windows[k].frames]), prompt(k)) for k in batch]
+            return backend.generate(reqs, config.max_new_tokens, config.min_new_tokens)
+
+        for members in rounds(len(windows), config.context_rounds):
+            for k, gen in zip(
+                members, run_batched(generate, members, config.batch_size), strict=True
+            ):
+                done[k] = gen
+        summary = self.summarize(backend, config, windows, done)
+        stats = backend.stats
+        self.info = {
+            "vlm_model": config.model,
+            "vlm_backend": backend.name,
+            "windows": len(windows),
+            "generate_calls": stats.calls,
+            "prompt_tokens": stats.prompt_tokens,
+            "visual_tokens": stats.visual_tokens,
+            "new_tokens": sum(g.tokens for g in done.values()),
+            "preprocess_s": round(stats.preprocess_s, 3),
+            "generate_s": round(stats.generate_s, 3),
+            "summary": summary,
+            "summary_source": self.summary_source,
+        }
+        rows = []
+        for s in media.seconds():
+            w = windows[window_of_second(windows, s)]
+            rows.append(
+                {
+                    "second": s,
+                    "description": done[w.index].text,
+                    "window_start": w.start,
+                    "window_end": w.end,
+                    "tokens": done[w.index].tokens,
+                    "model": config.model,
+                    "summary": summary,
+                }
+            )
+        return self.table(media, rows)
+
+    def summarize(
+        self,
+        backend: VLMBackend,
+        config: VLMConfig,
+        windows: Sequence[Window],
+        done: Mapping[int, Generation],
+    ) -> str:
+        """The whole video's summary (see module doc, ``summary``)."""
+        spans = [(w.start, w.end, done[w.index].text) for w in windows]
+        how = config.summary
+        if how not in ("auto", "model", "extract"):
+            raise ValueError(f"summary must be auto, model or extract, got {how!r}")
+        if how == "extract" or (how == "auto" and self.weights_mode != "real"):
+            self.summary_source = "timeline of the window descriptions"
+            return timeline(spans)
+        self.summary_source = "written by the model from the window descriptions"
+        lines = "\n".join(f"{a:g}-{b:g} s: {t}" for a, b, t in spans)
+        req = Request(None, SUMMARY_PROMPT.format(lines=lines))
+        return backend.generate([req], config.summary_tokens)[0].text
