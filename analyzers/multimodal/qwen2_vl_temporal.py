@@ -88,11 +88,17 @@ class Window:
     end: float
     frames: np.ndarray
 
+    @property
+    def span(self) -> float:
+        """Seconds the window covers."""
+        return self.end - self.start
+
 
 def plan_windows(media: Media, config: VLMConfig) -> list[Window]:
     """Windows of ``config.window_s`` seconds covering the video, each with up to
     ``frames_per_window`` sampled frames spread evenly over it (a window with no sampled
-    frame takes the last frame shown before its end)."""
+    frame takes the last frame shown before its end; none when the video stream starts
+    after it: that window is not described)."""
     if config.window_s <= 0 or config.frames_per_window < 1:
         raise ValueError("window_s must be > 0 and frames_per_window >= 1")
     pts = np.asarray(media.frames.pts, np.float64)
@@ -101,9 +107,8 @@ def plan_windows(media: Media, config: VLMConfig) -> list[Window]:
     for k in range(n):
         a, b = k * config.window_s, min((k + 1) * config.window_s, media.duration_s)
         idx = np.flatnonzero((pts >= a) & (pts < b))
-        if len(idx) == 0:
-            before = np.flatnonzero(pts < b)
-            idx = before[-1:] if len(before) else np.array([0])
+        if len(idx) == 0:  # the frame still on screen, if any (none before a late start)
+            idx = np.flatnonzero(pts < b)[-1:]
         if len(idx) > config.frames_per_window:
             pick = np.linspace(0, len(idx) - 1, config.frames_per_window).round().astype(int)
             idx = idx[pick]
@@ -146,14 +151,7 @@ def make_backend(config: VLMConfig, path: str | None, device: str) -> VLMBackend
     """The serving engine ``config.backend`` names, holding ``config.model``."""
     if config.backend != "transformers":
         raise ValueError(f"unknown VLM backend {config.backend!r}; known: ['transformers']")
-    return TransformersQwenVL(
-        variant(config.model),
-        path,
-        device,
-        config.min_pixels,
-        config.max_pixels,
-        window_s=config.window_s,
-    )
+    return TransformersQwenVL(variant(config.model), path, device)
 
 
 @register
@@ -203,8 +201,9 @@ class Qwen2VLTemporal(FrameAnalyzer):
         path, mode = self.models.resolve(spec) if spec is not None else (None, "random")
         self.weights_mode = mode
         key = ("vlm", config.backend, config.model, path, self.device)
-        key += (config.min_pixels, config.max_pixels, config.window_s)
-        return self.models.get(key, lambda: make_backend(config, path, self.device))
+        backend = self.models.get(key, lambda: make_backend(config, path, self.device))
+        backend.configure(config.min_pixels, config.max_pixels)
+        return backend
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: VLMConfig, signals: Mapping[str, Any]
@@ -222,10 +221,14 @@ class Qwen2VLTemporal(FrameAnalyzer):
             return f"The previous moment: {prev.text}\n{config.prompt}"
 
         def generate(batch: Sequence[int]) -> list[Generation]:
-            reqs = [Request(np.asarray(frames[windows[k].frames]), prompt(k)) for k in batch]
+            reqs = [
+                Request(np.asarray(frames[windows[k].frames]), prompt(k), windows[k].span)
+                for k in batch
+            ]
             return backend.generate(reqs, config.max_new_tokens, config.min_new_tokens)
 
         for members in rounds(len(windows), config.context_rounds):
+            members = [k for k in members if len(windows[k].frames)]
             for k, gen in zip(
                 members, run_batched(generate, members, config.batch_size), strict=True
             ):
@@ -248,13 +251,14 @@ class Qwen2VLTemporal(FrameAnalyzer):
         rows = []
         for s in media.seconds():
             w = windows[window_of_second(windows, s)]
+            gen = done.get(w.index)  # None: no frame on screen yet
             rows.append(
                 {
                     "second": s,
-                    "description": done[w.index].text,
+                    "description": gen.text if gen else None,
                     "window_start": w.start,
                     "window_end": w.end,
-                    "tokens": done[w.index].tokens,
+                    "tokens": gen.tokens if gen else None,
                     "model": config.model,
                     "summary": summary,
                 }
@@ -269,7 +273,7 @@ class Qwen2VLTemporal(FrameAnalyzer):
         done: Mapping[int, Generation],
     ) -> str:
         """The whole video's summary (see module doc, ``summary``)."""
-        spans = [(w.start, w.end, done[w.index].text) for w in windows]
+        spans = [(w.start, w.end, done[w.index].text) for w in windows if w.index in done]
         how = config.summary
         if how not in ("auto", "model", "extract"):
             raise ValueError(f"summary must be auto, model or extract, got {how!r}")

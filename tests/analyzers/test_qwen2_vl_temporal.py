@@ -93,6 +93,8 @@ def test_windows_map_to_seconds_on_fractional_durations():
     assert [len(w.frames) for w in windows] == [2, 2, 2, 2, 1]
     assert windows[4].frames.tolist() == [7]  # no frame inside (3.52 s): the last shown
     assert [window_of_second(windows, s) for s in range(5)] == [0, 1, 2, 3, 4]
+    late = plan_windows(fake_media(3.0, start=1.2), mod.VLMConfig())  # video after audio
+    assert [w.frames.tolist() for w in late] == [[], [0, 1], [2, 3]]
     two = plan_windows(fake_media(5.0), mod.VLMConfig(window_s=2.0, frames_per_window=3))
     assert [(w.start, w.end) for w in two] == [(0, 2), (2, 4), (4, 5)]
     assert two[0].frames.tolist() == [0, 2, 3]  # 3 of the 4 frames, spread over it
@@ -118,6 +120,9 @@ class EchoBackend:
         self.stats = GenerateStats()
         self.prompts: list[str] = []
         self.fail_above = fail_above
+
+    def configure(self, min_pixels, max_pixels):
+        self.bounds = (min_pixels, max_pixels)
 
     def generate(self, requests, max_new_tokens, min_new_tokens=0):
         import torch
@@ -157,6 +162,18 @@ def test_context_rounds_give_each_window_its_predecessor(monkeypatch):
     assert one.stats.batch_sizes == [6]
 
 
+def test_seconds_before_the_video_starts_are_null(monkeypatch):
+    """A video stream starting at 1.2 s: second 0 shows no frame, so it gets no
+    description (as every frame analyzer gives nulls there), and second 1 no context."""
+    backend = EchoBackend()
+    monkeypatch.setattr(mod, "make_backend", lambda c, path, device: backend)
+    rows = analyze_rows(Qwen2VLTemporal, fake_media(3.0, start=1.2))
+    assert [r["description"] for r in rows] == [None, "frame 0", "frame 2"]
+    assert [r["tokens"] for r in rows] == [None, 3, 3]
+    assert backend.stats.batch_sizes == [1, 1]  # round 0: window 2; round 1: window 1
+    assert not any("previous moment" in p for p in backend.prompts)
+
+
 def test_out_of_memory_splits_the_batch(monkeypatch):
     backend = EchoBackend(fail_above=2)
     rows = run_echo(monkeypatch, backend, context_rounds=1, batch_size=8)
@@ -185,6 +202,12 @@ def test_tiny_model_generates_a_fixed_number_of_tokens_per_window(clip_media):
             **TINY, "max_new_tokens": 5, "min_new_tokens": 5, "batch_size": 2,
         }}).run(Qwen2VLTemporal)  # fmt: skip
         backend = models.get(next(k for k in models.loaded if k[0] == "vlm"), lambda: None)
+        batches, visual = list(backend.stats.batch_sizes), backend.stats.visual_tokens
+        # other frame-size bounds: the same model (one copy held), fewer visual tokens
+        small = Runner(clip_media, models, {"qwen2_vl_temporal": {**TINY, "max_pixels": 3136}})
+        small.run(Qwen2VLTemporal)
+        assert [k[0] for k in models.loaded].count("vlm") == 1
+        assert backend.stats.visual_tokens < visual
     rows = out.table.to_pylist()
     assert len(rows) == 5 and out.meta["weights_mode"] == "random"
     assert [r["tokens"] for r in rows] == [5] * 5
@@ -193,7 +216,7 @@ def test_tiny_model_generates_a_fixed_number_of_tokens_per_window(clip_media):
     ]  # fmt: skip
     assert all(r["description"] and r["model"] == "qwen2-vl-tiny" for r in rows)
     # 5 windows, 2 rounds (3 + 2), at most 2 per call
-    assert backend.stats.batch_sizes == [2, 1, 2]
+    assert batches == [2, 1, 2]
     # blue frames and the test pattern give different generations: the pixels reach it
     assert rows[0]["description"] != rows[3]["description"]
 
@@ -201,7 +224,7 @@ def test_tiny_model_generates_a_fixed_number_of_tokens_per_window(clip_media):
 def test_batched_generation_equals_one_window_at_a_time():
     """Left padding and per-sequence M-RoPE positions: a window's tokens do not depend on
     what else is in its batch (prompts of different lengths)."""
-    backend = TransformersQwenVL(VARIANTS["qwen2-vl-tiny"], None, "cpu", 56 * 56, 112 * 112)
+    backend = TransformersQwenVL(VARIANTS["qwen2-vl-tiny"], None, "cpu", max_pixels=112 * 112)
     rng = np.random.default_rng(0)
     reqs = [
         Request(rng.integers(0, 255, (2, 96, 64, 3), dtype=np.uint8), "Describe." + " Now." * k)
@@ -218,7 +241,7 @@ def test_two_b_architecture_runs_on_cpu():
     the CPU: the path `make demo` takes without weights (small frames, few tokens here)."""
     import torch
 
-    backend = TransformersQwenVL(VARIANTS["Qwen2-VL-2B-Instruct"], None, "cpu", 56 * 56, 12544)
+    backend = TransformersQwenVL(VARIANTS["Qwen2-VL-2B-Instruct"], None, "cpu", max_pixels=12544)
     assert sum(p.numel() for p in backend.model.parameters()) == 2_208_985_600
     frames = np.zeros((2, 320, 180, 3), np.uint8)
     out = backend.generate([Request(frames, "Describe."), Request(frames[:1], "Hi.")], 3, 3)
