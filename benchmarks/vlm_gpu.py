@@ -95,7 +95,6 @@ def main() -> int:
                 cfg.update(max_new_tokens=1, min_new_tokens=1)
             best = None
             for _ in range(1 if mode == "one_at_a_time" else args.repeat):  # 60 calls: ~50 s
-                backend.stats.reset()
                 if cuda:
                     torch.cuda.synchronize()
                     torch.cuda.reset_peak_memory_stats()

@@ -4,8 +4,8 @@ serving engine (vLLM, SGLang) can be added without touching the analyzer.
 ``TransformersQwenVL`` runs Qwen2-VL / Qwen2.5-VL through transformers: every window of a
 video is one request (its frames as one short video: ``temporal_patch_size`` frames make
 one temporal patch, so a 2-frame window costs one frame's tokens), requests are generated
-together in one ``generate`` call (left padding, greedy), bf16 on a GPU, float32 on the
-CPU. Frames are resized by the model's own video processor within ``min_pixels`` ..
+together in one ``generate`` call (left padding, greedy), in bf16 on a GPU and on CPUs
+with native bf16, float32 on other CPUs (``pick_dtype``). Frames are resized by the model's own video processor within ``min_pixels`` ..
 ``max_pixels`` pixels per frame (multiples of 28 px), which bounds the visual tokens per
 window (``max_pixels / 784`` per temporal patch) and so the memory of a batch.
 
@@ -68,7 +68,6 @@ class Variant:
     spec: WeightSpec | None
     text: dict[str, Any]
     vision: dict[str, Any]
-    params_b: float  # parameters, billions (as published)
 
 
 def _spec(name: str, repo: str, size_mb: float, license: str) -> WeightSpec:
@@ -112,7 +111,6 @@ VARIANTS: dict[str, Variant] = {
             _spec("qwen2-vl-2b", "Qwen/Qwen2-VL-2B-Instruct", 4420, "Apache-2.0"),
             _text(1536, 8960, 12, 28, 2, 151936),
             {**_Q2_VISION, "hidden_size": 1536},
-            2.21,
         ),
         Variant(
             "Qwen2-VL-7B-Instruct",
@@ -120,7 +118,6 @@ VARIANTS: dict[str, Variant] = {
             _spec("qwen2-vl-7b", "Qwen/Qwen2-VL-7B-Instruct", 16580, "Apache-2.0"),
             _text(3584, 18944, 28, 28, 4, 152064),
             {**_Q2_VISION, "hidden_size": 3584},
-            8.29,
         ),
         Variant(
             "Qwen2.5-VL-3B-Instruct",
@@ -133,7 +130,6 @@ VARIANTS: dict[str, Variant] = {
             ),
             _text(2048, 11008, 16, 36, 2, 151936),
             {**_Q25_VISION, "out_hidden_size": 2048},
-            3.75,
         ),
         Variant(
             "Qwen2.5-VL-7B-Instruct",
@@ -141,7 +137,6 @@ VARIANTS: dict[str, Variant] = {
             _spec("qwen2.5-vl-7b", "Qwen/Qwen2.5-VL-7B-Instruct", 16580, "Apache-2.0"),
             _text(3584, 18944, 28, 28, 4, 152064),
             {**_Q25_VISION, "out_hidden_size": 3584},
-            8.29,
         ),
         Variant(
             "qwen2-vl-tiny",
@@ -153,7 +148,6 @@ VARIANTS: dict[str, Variant] = {
                 "tie_word_embeddings": False,  # a toy tied model echoes its input
             },
             {"depth": 2, "embed_dim": 32, "num_heads": 2, "mlp_ratio": 2, "hidden_size": 64},
-            0.02,
         ),
     )
 }
@@ -333,12 +327,10 @@ class GenerateStats:
     preprocess_s: float = 0.0  # frames -> patches, prompts -> ids
     generate_s: float = 0.0  # the model: vision tower, prefill, decode
 
-    def reset(self) -> None:
-        self.__init__()  # type: ignore[misc]
-
 
 class VLMBackend(Protocol):
-    """What the analyzer needs of a serving engine."""
+    """What the analyzer needs of a serving engine. ``stats`` counts from when it was
+    last replaced (the analyzer gives each video a fresh ``GenerateStats``)."""
 
     name: str
     stats: GenerateStats
@@ -425,7 +417,8 @@ class TransformersQwenVL:
         import torch
 
         t0 = time.perf_counter()
-        vids = [self._frames(r.frames) for r in requests if r.frames is not None]
+        shown = [r for r in requests if r.frames is not None]
+        vids = [self._frames(r.frames) for r in shown]
         inputs: dict[str, Any] = {}
         n_vis: list[int] = []
         if vids:
@@ -440,9 +433,8 @@ class TransformersQwenVL:
             if self.variant.family == "qwen2_5_vl":  # seconds per temporal patch
                 inputs["second_per_grid_ts"] = torch.tensor(
                     [
-                        r.seconds * self.temporal_patch / len(self._frames(r.frames))
-                        for r in requests
-                        if r.frames is not None
+                        r.seconds * self.temporal_patch / len(v)
+                        for r, v in zip(shown, vids, strict=True)
                     ]
                 )
         vis = iter(n_vis)

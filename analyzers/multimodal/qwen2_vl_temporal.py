@@ -32,10 +32,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from analyzers.core import BaseConfig, FrameAnalyzer, Media, Models, WeightSpec, register
+from analyzers.core import BaseConfig, FrameAnalyzer, Media, WeightSpec, register
 from analyzers.core.runner import run_batched
 from analyzers.core.vlm import (
     VARIANTS,
+    GenerateStats,
     Generation,
     Request,
     TransformersQwenVL,
@@ -132,6 +133,10 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9']+", text.lower()))
 
 
+def _line(a: float, b: float, text: str) -> str:
+    return f"{a:g}-{b:g} s: {text}"
+
+
 def timeline(descriptions: Sequence[tuple[float, float, str]], overlap: float = 0.6) -> str:
     """Consecutive windows whose descriptions share at least ``overlap`` of their words
     (Jaccard) merged into one span: ``"0-3 s: ...; 3-5 s: ..."``."""
@@ -144,7 +149,7 @@ def timeline(descriptions: Sequence[tuple[float, float, str]], overlap: float = 
                 prev[1] = b
                 continue
         spans.append([a, b, text])
-    return "; ".join(f"{a:g}-{b:g} s: {t}" for a, b, t in spans)
+    return "; ".join(_line(*span) for span in spans)
 
 
 def make_backend(config: VLMConfig, path: str | None, device: str) -> VLMBackend:
@@ -182,20 +187,9 @@ class Qwen2VLTemporal(FrameAnalyzer):
         spec = variant(config.model).spec  # type: ignore[attr-defined]
         return (spec,) if spec is not None else ()
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.backend: VLMBackend | None = None
-        self.summary_source = ""
-
-    def load(self, device: str, models: Models) -> None:
-        # the model depends on the Config: made in analyze, through the scope
-        super().load(device, models)
-
-    def unload(self) -> None:
-        super().unload()
-        self.backend = None
-
     def _backend(self, config: VLMConfig) -> VLMBackend:
+        """The model ``config`` names, through the scope (it depends on the Config, so it
+        is fetched here rather than in ``load``), bounded to its frame size."""
         assert self.models is not None
         spec = variant(config.model).spec
         path, mode = self.models.resolve(spec) if spec is not None else (None, "random")
@@ -208,8 +202,8 @@ class Qwen2VLTemporal(FrameAnalyzer):
     def analyze(  # type: ignore[override]
         self, media: Media, config: VLMConfig, signals: Mapping[str, Any]
     ) -> pa.Table:
-        backend = self.backend = self._backend(config)
-        backend.stats.reset()
+        backend = self._backend(config)
+        backend.stats = GenerateStats()
         windows = plan_windows(media, config)
         frames = media.frames.frames
         done: dict[int, Generation] = {}
@@ -233,7 +227,7 @@ class Qwen2VLTemporal(FrameAnalyzer):
                 members, run_batched(generate, members, config.batch_size), strict=True
             ):
                 done[k] = gen
-        summary = self.summarize(backend, config, windows, done)
+        summary, summary_source = self.summarize(backend, config, windows, done)
         stats = backend.stats
         self.info = {
             "vlm_model": config.model,
@@ -246,7 +240,7 @@ class Qwen2VLTemporal(FrameAnalyzer):
             "preprocess_s": round(stats.preprocess_s, 3),
             "generate_s": round(stats.generate_s, 3),
             "summary": summary,
-            "summary_source": self.summary_source,
+            "summary_source": summary_source,
         }
         rows = []
         for s in media.seconds():
@@ -271,16 +265,15 @@ class Qwen2VLTemporal(FrameAnalyzer):
         config: VLMConfig,
         windows: Sequence[Window],
         done: Mapping[int, Generation],
-    ) -> str:
-        """The whole video's summary (see module doc, ``summary``)."""
+    ) -> tuple[str, str]:
+        """The whole video's summary (see module doc, ``summary``) and how it was made."""
         spans = [(w.start, w.end, done[w.index].text) for w in windows if w.index in done]
         how = config.summary
         if how not in ("auto", "model", "extract"):
             raise ValueError(f"summary must be auto, model or extract, got {how!r}")
         if how == "extract" or (how == "auto" and self.weights_mode != "real"):
-            self.summary_source = "timeline of the window descriptions"
-            return timeline(spans)
-        self.summary_source = "written by the model from the window descriptions"
-        lines = "\n".join(f"{a:g}-{b:g} s: {t}" for a, b, t in spans)
+            return timeline(spans), "timeline of the window descriptions"
+        lines = "\n".join(_line(*span) for span in spans)
         req = Request(None, SUMMARY_PROMPT.format(lines=lines))
-        return backend.generate([req], config.summary_tokens)[0].text
+        text = backend.generate([req], config.summary_tokens)[0].text
+        return text, "written by the model from the window descriptions"
