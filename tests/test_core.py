@@ -155,3 +155,23 @@ def test_gpu_resource_on_cpu_records_memory():
     with res.stage() as dev:
         assert dev.device == "cpu" and dev.dtype == "float32"
     assert dev.peak_memory_mb > 10 and dev.memory_kind == "cpu_rss_peak"
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_model_pack_zip_unpacks_into_its_folder(tmp_path, nested):
+    """A pack like InsightFace's buffalo_l.zip (files at the top, or in one folder) ends
+    up as the folder the WeightSpec names, and the archive is gone."""
+    import zipfile
+
+    from resources.models import unpack_zip
+
+    archive = tmp_path / "pack.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name in ("genderage.onnx", "det_10g.onnx"):
+            z.writestr(f"buffalo_l/{name}" if nested else name, name.encode())
+    dest = tmp_path / "insightface" / "buffalo_l"
+    dest.parent.mkdir()
+    assert unpack_zip(archive, dest) == dest
+    assert (dest / "genderage.onnx").read_bytes() == b"genderage.onnx"
+    assert sorted(p.name for p in dest.iterdir()) == ["det_10g.onnx", "genderage.onnx"]
+    assert not archive.exists() and [p.name for p in dest.parent.iterdir()] == ["buffalo_l"]

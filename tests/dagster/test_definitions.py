@@ -12,7 +12,7 @@ def test_every_asset_key_is_exposed():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     visible = {n for n, cls in all_signals().items() if cls.asset}
-    assert visible == {"shots", "transcript", "sound_events"}
+    assert visible == {"shots", "transcript", "sound_events", "faces"}
     expected = {
         *INGEST,
         *all_analyzers(),
@@ -37,6 +37,9 @@ def test_lineage_runs_through_the_signals():
         assert {"transcript", "audio_track"} <= parents(reader), reader
     for reader in ("cut_analysis", "scene_segmentation", "camera_analysis", "temporal_flow"):
         assert {"shots", "segment_frames"} <= parents(reader), reader
+    assert parents("faces") == {"segment_frames"}
+    for reader in ("face_emotion", "age_estimation", "eye_tracking"):
+        assert {"faces", "segment_frames"} <= parents(reader), reader
     assert "sound_events" in parents("audio_analysis")
     assert "sound_events" in parents("audio_environment")
     assert "transcript" not in parents("cut_analysis")
