@@ -92,3 +92,24 @@ def test_face_attributes_off_reaches_every_face_analyzer(tmp_path, monkeypatch):
     by_file = Settings(analyzer_config=str(toml)).overrides()
     assert by_file["age_estimation"]["face_attributes"] is False
     assert by_file["faces"] == {"model": "short"}
+
+
+def test_report_says_when_face_attributes_were_off(tmp_path):
+    """The report names the analyzers that ran with the inference switched off."""
+    import pyarrow as pa
+
+    from tiktok_assets.report import write_report
+
+    matrix = pa.table({"video_id": ["v"] * 2, "second": [0, 1], "face_emotion__n_faces": [1, 1]})
+    runs = {
+        "face_emotion": {
+            "model": "fer",
+            "weights_mode": "real",
+            "config": {"face_attributes": False},
+        },
+        "color_analysis": {"model": "classical", "weights_mode": "none", "config": {"k": 5}},
+    }
+    page = write_report(matrix, runs, tmp_path, "v").read_text()
+    assert "switched off (face_attributes = false): face_emotion counted faces" in page
+    runs["face_emotion"]["config"]["face_attributes"] = True
+    assert "switched off" not in write_report(matrix, runs, tmp_path, "v").read_text()
