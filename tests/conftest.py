@@ -28,8 +28,18 @@ if shutil.which("ffmpeg") is None:  # pragma: no cover - make test installs it
 # 2B architecture costs ~10-60 s of CPU per run and is tested on its own
 # (tests/analyzers/test_qwen2_vl_temporal.py). A test writing its own settings file
 # starts it with TEST_SETTINGS_TOML.
-TEST_SETTINGS = {"qwen2_vl_temporal": {"model": "qwen2-vl-tiny", "max_new_tokens": 8}}
-TEST_SETTINGS_TOML = '[qwen2_vl_temporal]\nmodel = "qwen2-vl-tiny"\nmax_new_tokens = 8\n'
+# OCR likewise runs RapidOCR on one frame a second in them and YOLOv8 is the n size (the
+# defaults are tested on their own in tests/analyzers/).
+TEST_SETTINGS = {
+    "qwen2_vl_temporal": {"model": "qwen2-vl-tiny", "max_new_tokens": 8},
+    "text_overlay": {"backend": "rapidocr", "sample_fps": 1.0},
+    "object_detection": {"size": "n"},
+}
+TEST_SETTINGS_TOML = (
+    '[qwen2_vl_temporal]\nmodel = "qwen2-vl-tiny"\nmax_new_tokens = 8\n'
+    '[text_overlay]\nbackend = "rapidocr"\nsample_fps = 1.0\n'
+    '[object_detection]\nsize = "n"\n'
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

