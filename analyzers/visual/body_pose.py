@@ -39,6 +39,7 @@ import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, Models, WeightSpec, register
 from analyzers.core.tracking import BoxTracker
+from analyzers.core.yolo import Yolo
 
 COCO_KEYPOINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
@@ -183,21 +184,15 @@ class _BlazePose:
 
 
 class _YoloPose:
+    """YOLOv8-pose (``analyzers.core.yolo``) returning ``Person`` lists."""
+
     def __init__(self, path: str | None, size: str, device: str) -> None:
-        import os
-
-        os.environ.setdefault("YOLO_OFFLINE", "1")  # no update checks, no font downloads
-        from ultralytics import YOLO
-
-        self.model = YOLO(path if path else f"yolov8{size}-pose.yaml", task="pose")
-        self.device = device
+        self.yolo = Yolo(path, f"yolov8{size}-pose.yaml", "pose", device)
+        self.model = self.yolo.model
 
     def __call__(self, frames: list[np.ndarray], min_conf: float) -> list[list[Person]]:
-        bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
-        results = self.model.predict(bgr, conf=min_conf, device=self.device, verbose=False,
-                                     half=self.device.startswith("cuda"))  # fmt: skip
         out = []
-        for r in results:
+        for r in self.yolo(frames, min_conf):
             people = []
             if r.keypoints is not None and r.boxes is not None and len(r.boxes):
                 xy = r.keypoints.xyn.cpu().numpy()

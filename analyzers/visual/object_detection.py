@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, WeightSpec, register
 from analyzers.core.runner import run_batched
+from analyzers.core.yolo import Yolo
 
 SIZES = ("n", "s", "m", "l", "x")
 _ASSETS = "https://github.com/ultralytics/assets/releases/download/v8.3.0"
@@ -107,31 +108,18 @@ def track(
     return out
 
 
-class _Yolo:
-    def __init__(self, path: str | None, size: str, device: str) -> None:
-        import os
-
-        os.environ.setdefault("YOLO_OFFLINE", "1")  # no update checks, no font downloads
-        from ultralytics import YOLO
-
-        self.model = YOLO(path if path else f"yolov8{size}.yaml", task="detect")
-        self.device = device
-
-    def __call__(self, frames: list[np.ndarray], min_conf: float) -> list[list[Detection]]:
-        bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
-        results = self.model.predict(bgr, conf=min_conf, device=self.device, verbose=False,
-                                     half=self.device.startswith("cuda"))  # fmt: skip
-        out = []
-        for r in results:
-            names = r.names
-            b = r.boxes
-            xyxy, conf, cls = (b.xyxyn.cpu().numpy(), b.conf.cpu().numpy(), b.cls.cpu().numpy())
-            out.append([
-                Detection(tuple(float(v) for v in xyxy[j]), float(conf[j]), int(cls[j]),
-                          str(names.get(int(cls[j]), int(cls[j]))))  # type: ignore[arg-type]
-                for j in range(len(conf))
-            ])  # fmt: skip
-        return out
+def detections(results: list[Any]) -> list[list[Detection]]:
+    """The boxes of ultralytics ``Results``, one list per frame."""
+    out = []
+    for r in results:
+        b = r.boxes
+        xyxy, conf, cls = b.xyxyn.cpu().numpy(), b.conf.cpu().numpy(), b.cls.cpu().numpy()
+        out.append([
+            Detection(tuple(float(v) for v in xyxy[j]), float(conf[j]), int(cls[j]),
+                      str(r.names.get(int(cls[j]), int(cls[j]))))  # type: ignore[arg-type]
+            for j in range(len(conf))
+        ])  # fmt: skip
+    return out
 
 
 @register
@@ -167,12 +155,16 @@ class ObjectDetection(FrameAnalyzer):
         (spec,) = self.required_weights(config)
         path, self.weights_mode = self.models.resolve(spec)
         key = ("yolo", config.size, path, self.device)
-        detect = self.models.get(key, lambda: _Yolo(path, config.size, self.device))
+        yolo = self.models.get(
+            key, lambda: Yolo(path, f"yolov8{config.size}.yaml", "detect", self.device)
+        )
         stream = media.frames
         picks = {s: stream.sample(s, config.sample_fps) for s in media.seconds()}
         order = sorted({int(i) for idx in picks.values() for i in idx})
         found = run_batched(
-            lambda b: detect([np.asarray(stream.frames[i]) for i in b], config.min_confidence),
+            lambda b: detections(
+                yolo([np.asarray(stream.frames[i]) for i in b], config.min_confidence)
+            ),
             order, config.batch_size,
         )  # fmt: skip
         ids = track(found, stream.fps, config)
