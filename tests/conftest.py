@@ -32,13 +32,13 @@ if shutil.which("ffmpeg") is None:  # pragma: no cover - make test installs it
 # defaults are tested on their own in tests/analyzers/).
 TEST_SETTINGS = {
     "qwen2_vl_temporal": {"model": "qwen2-vl-tiny", "max_new_tokens": 8},
-    "text_overlay": {"backend": "rapidocr", "sample_fps": 1.0},
-    "object_detection": {"size": "n"},
+    "ocr": {"backend": "rapidocr", "sample_fps": 1.0},
+    "objects": {"size": "n"},
 }
 TEST_SETTINGS_TOML = (
     '[qwen2_vl_temporal]\nmodel = "qwen2-vl-tiny"\nmax_new_tokens = 8\n'
-    '[text_overlay]\nbackend = "rapidocr"\nsample_fps = 1.0\n'
-    '[object_detection]\nsize = "n"\n'
+    '[ocr]\nbackend = "rapidocr"\nsample_fps = 1.0\n'
+    '[objects]\nsize = "n"\n'
 )
 
 
@@ -270,3 +270,27 @@ def astronaut_clips(media_dir: Path) -> tuple[Path, Path]:
         moving_pictures_clip(media_dir / f"astronaut-{name}.mp4", [(p, (70, 150), (70, 150))], 3.0)
         for name, p in (("as-is", pic), ("mirrored", np.ascontiguousarray(pic[:, ::-1])))
     )
+
+
+# The slowest files first (measured on 2 cores; `make test` runs two xdist workers, one
+# file per worker at a time): started last, one of them would leave a worker idle at the
+# end. Within a file the order is the file's own.
+SLOW_FIRST = (
+    "tests/dagster/test_soak.py",
+    "tests/ui/test_browser.py",
+    "tests/dagster/test_signals_pipeline.py",
+    "tests/test_cli.py",
+    "tests/corpus/test_real_corpus.py",
+    "tests/dagster/test_failure_isolation.py",
+    "tests/test_api.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: k for k, path in enumerate(SLOW_FIRST)}
+
+    def key(item: pytest.Item) -> int:
+        rel = Path(str(item.fspath)).relative_to(REPO).as_posix()
+        return rank.get(rel, len(SLOW_FIRST))
+
+    items.sort(key=key)  # stable: each file keeps its own order

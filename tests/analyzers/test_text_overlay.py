@@ -11,8 +11,8 @@ import pytest
 
 from analyzers.core.runner import run_analyzer
 from analyzers.core.synth import Segment, make_clip, moving_pictures_clip
+from analyzers.signals.ocr import EASYOCR_WEIGHTS
 from analyzers.visual.text_overlay import (
-    EASYOCR_WEIGHTS,
     TextOverlay,
     _run_length,
     normalize,
@@ -68,7 +68,7 @@ def test_caption_in_the_bottom_band_is_flagged_rapidocr(media_dir, decode):
     clip = caption_clip(media_dir / "caption-bottom.mp4", *STYLES["sans-white-on-blue"],
                         y="h*0.9")  # fmt: skip
     out = run_analyzer(TextOverlay, decode(clip, "caption-bottom"), None,
-                       {"text_overlay": {"backend": "rapidocr"}})  # fmt: skip
+                       {"ocr": {"backend": "rapidocr"}})  # fmt: skip
     rows = out.table.to_pylist()
     assert read(rows) == ["", "", CAPTION, CAPTION, CAPTION, "", ""]
     assert {r["backend"] for r in rows} == {"rapidocr"} and out.meta["weights_mode"] == "real"

@@ -12,7 +12,7 @@ def test_every_asset_key_is_exposed():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     visible = {n for n, cls in all_signals().items() if cls.asset}
-    assert visible == {"shots", "transcript", "sound_events", "faces"}
+    assert visible == {"shots", "transcript", "sound_events", "faces", "objects", "ocr", "clip"}
     expected = {
         *INGEST,
         *all_analyzers(),
