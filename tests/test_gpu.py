@@ -209,3 +209,43 @@ def test_person_models_on_the_gpu_match_the_cpu():
     found = pose(frames, 0.0)
     assert len(found) == 4 and all(p.keypoints.shape == (17, 3) for f in found for p in f)
     assert str(pose.model.predictor.device).startswith("cuda")  # the predictor's copy
+
+
+def test_scene_models_on_the_gpu_match_the_cpu():
+    """CLIP (fp16 on CUDA) gives the CPU's fp32 embeddings to a cosine of 0.99 and the same
+    zero-shot winner; SegFormer (fp16 on CUDA) labels at least 95% of pixels as the CPU
+    does; YOLOv8 detection runs in half precision; all with the same random weights of the
+    real architectures, through the analyzers' own loaders."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("open_clip")
+    pytest.importorskip("ultralytics")
+    from analyzers.core.clip import Clip, zero_shot
+    from analyzers.core.yolo import Yolo
+    from analyzers.visual.background_segmentation import scene_classes, segformer
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (640, 360, 3), dtype=np.uint8) for _ in range(4)]
+    frames += [np.full((640, 360, 3), c, np.uint8) for c in (30, 200)]
+    torch.manual_seed(0)
+    cpu = Clip("ViT-B-32", None, "cpu")
+    gpu = Clip("ViT-B-32", None, "cuda")
+    gpu.model.load_state_dict(cpu.model.state_dict())
+    a, b = cpu.images(frames), gpu.images(frames)
+    assert (a * b).sum(axis=1).min() > 0.99
+    prompts = ["a photo of sneakers", "a photo of a laptop", "a photo of a room"]
+    ta, tb = cpu.texts(prompts), gpu.texts(prompts)
+    assert (ta * tb).sum(axis=1).min() > 0.99
+    pa_, pb = zero_shot(a, ta, 100.0), zero_shot(b, tb, 100.0)
+    clear = np.sort(pa_, axis=1)[:, -1] - np.sort(pa_, axis=1)[:, -2] > 0.05
+    assert (pa_.argmax(1) == pb.argmax(1))[clear].all()
+
+    seg_cpu = segformer(None, "b0", "cpu")
+    seg_gpu = segformer(None, "b0", "cuda")  # the same seed: the same random weights
+    for x, y in zip(scene_classes(seg_cpu, frames, 512), scene_classes(seg_gpu, frames, 512),
+                    strict=True):  # fmt: skip
+        assert x.shape == (128, 128) and (x == y).mean() > 0.95
+
+    yolo = Yolo(None, "yolov8n.yaml", "detect", "cuda:0")
+    results = yolo(frames, 0.0)
+    assert len(results) == len(frames)
+    assert str(yolo.model.predictor.device).startswith("cuda")

@@ -196,9 +196,15 @@ def models(action: str, name: str | None) -> int:
     specs = [(cls.name, spec) for cls in owners for spec in cls.weights]
     if action == "list":
         print(f"model home: {store.home()}")
+        from analyzers.core.registry import closure, get_signal
+
         for cls in owners:
             if not cls.weights:
-                print(f"{cls.name:<28} {cls.model:<18} no weights needed")
+                loaded = [n for n in closure(list(cls.requires)) if get_signal(n).weights]
+                what = (
+                    f"the weights of signal {', '.join(loaded)}" if loaded else "no weights needed"
+                )
+                print(f"{cls.name:<28} {cls.model:<18} {what}")
         for analyzer, spec in specs:
             present = "present" if store.is_present(spec) else "missing"
             print(

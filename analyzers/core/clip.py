@@ -22,27 +22,18 @@ from analyzers.core.weights import WeightSpec
 
 _HF = "https://huggingface.co/timm"
 CLIP_WEIGHTS = {
-    "ViT-B-32": WeightSpec(
-        name="clip-vit-b-32",
-        relpath="clip/ViT-B-32-openai.bin",
-        url=f"{_HF}/vit_base_patch32_clip_224.openai/resolve/main/open_clip_pytorch_model.bin",
+    arch: WeightSpec(
+        name=f"clip-{arch.lower()}",
+        relpath=f"clip/{arch}-openai.bin",
+        url=f"{_HF}/{timm_name}.openai/resolve/main/open_clip_pytorch_model.bin",
         license="MIT (OpenAI CLIP)",
-        size_mb=605,
-    ),
-    "ViT-B-16": WeightSpec(
-        name="clip-vit-b-16",
-        relpath="clip/ViT-B-16-openai.bin",
-        url=f"{_HF}/vit_base_patch16_clip_224.openai/resolve/main/open_clip_pytorch_model.bin",
-        license="MIT (OpenAI CLIP)",
-        size_mb=599,
-    ),
-    "ViT-L-14": WeightSpec(
-        name="clip-vit-l-14",
-        relpath="clip/ViT-L-14-openai.bin",
-        url=f"{_HF}/vit_large_patch14_clip_224.openai/resolve/main/open_clip_pytorch_model.bin",
-        license="MIT (OpenAI CLIP)",
-        size_mb=1710,
-    ),
+        size_mb=size_mb,
+    )
+    for arch, timm_name, size_mb in (
+        ("ViT-B-32", "vit_base_patch32_clip_224", 605),
+        ("ViT-B-16", "vit_base_patch16_clip_224", 599),
+        ("ViT-L-14", "vit_large_patch14_clip_224", 1710),
+    )
 }
 
 
@@ -64,7 +55,10 @@ class Clip:
         import torch
 
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
-        self.model = open_clip.create_model(arch, pretrained=path or None, device=device)
+        # random weights are the same in every process (a stored value agrees with a new one)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.model = open_clip.create_model(arch, pretrained=path or None, device=device)
         self.model.eval()
         self.dtype = torch.float16 if device.startswith("cuda") else torch.float32
         self.model.to(dtype=self.dtype)
@@ -122,6 +116,19 @@ def zero_shot(images: np.ndarray, texts: np.ndarray, scale: float) -> np.ndarray
     logits -= logits.max(axis=1, keepdims=True)
     p = np.exp(logits)
     return p / p.sum(axis=1, keepdims=True)
+
+
+def clip_mode(models: Any, arch: str) -> str:
+    """The weights mode CLIP ``arch`` loads with in this scope (real or random), without
+    loading it."""
+    return models.resolve(clip_spec(arch))[1]
+
+
+def prompt_probs(models: Any, arch: str, images: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
+    """Zero-shot probabilities of ``prompts`` for unit image embeddings ``images`` made by
+    CLIP ``arch`` (the ``clip`` signal's): (n_images, n_prompts), rows sum to 1."""
+    clip, _ = load_clip(models, arch)
+    return zero_shot(images.astype(np.float32), clip.texts(prompts), clip.logit_scale())
 
 
 def load_clip(models: Any, arch: str) -> tuple[Clip, str]:

@@ -135,8 +135,9 @@ def segformer(path: str | None, variant: str, device: str) -> Any:
             num_labels=len(ADE20K), id2label=dict(enumerate(ADE20K)),
             label2id={c: i for i, c in enumerate(ADE20K)},
         )  # fmt: skip
-        torch.manual_seed(0)
-        model = SegformerForSemanticSegmentation(config)
+        with torch.random.fork_rng(devices=[]):  # the same random weights in every process
+            torch.manual_seed(0)
+            model = SegformerForSemanticSegmentation(config)
     model.eval().to(device)
     if device.startswith("cuda"):
         model.half()
@@ -155,7 +156,10 @@ class _Selfie:
 
 
 def scene_classes(model: Any, frames: list[np.ndarray], size: int) -> list[np.ndarray]:
-    """ADE20k class index per pixel of each RGB frame (at the frame's size)."""
+    """ADE20k class index per cell of each RGB frame: SegFormer's own output grid, a
+    quarter of ``size`` on each side (128 x 128 for 512), spanning the whole frame. Area
+    shares on it equal the frame's (the frame is scaled, not cropped), and upsampling 150
+    logit maps to the frame first would cost more than the network on a CPU."""
     import torch
     import torch.nn.functional as F
 
@@ -170,11 +174,7 @@ def scene_classes(model: Any, frames: list[np.ndarray], size: int) -> list[np.nd
     ])  # fmt: skip
     with torch.inference_mode():
         logits = model(pixel_values=((batch - mean) / std).to(dtype)).logits  # (B, 150, s/4, s/4)
-    out = []
-    for f, lg in zip(frames, logits, strict=True):
-        up = F.interpolate(lg[None].float(), f.shape[:2], mode="bilinear", align_corners=False)
-        out.append(up[0].argmax(0).cpu().numpy().astype(np.int16))
-    return out
+    return list(logits.argmax(1).cpu().numpy().astype(np.int16))
 
 
 def background_kind(
@@ -253,7 +253,9 @@ class BackgroundSegmentation(FrameAnalyzer):
             i = int(idx[-1])
             frame = np.asarray(stream.frames[i])
             back = ~masks[-1]
-            cls = classes[i][back]
+            grid = classes[i]
+            cls = grid[cv2.resize(back.astype(np.uint8), grid.shape[::-1],
+                                  interpolation=cv2.INTER_NEAREST) > 0]  # fmt: skip
             grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[back]
             shares: dict[str, float] = {}
             if cls.size:

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, register
-from analyzers.core.clip import load_clip, zero_shot
+from analyzers.core.clip import clip_mode, prompt_probs
 from analyzers.signals.clip import ClipEmbeddings
 from analyzers.signals.faces import Face, FaceTracks
 from analyzers.signals.objects import Detection, ObjectTracks
@@ -140,12 +140,10 @@ class CompositionAnalysis(FrameAnalyzer):
         objects: ObjectTracks = signals["objects"]
         faces: FaceTracks = signals["faces"]
         emb: ClipEmbeddings = signals["clip"]
-        clip, mode = load_clip(self.models, emb.arch)
         shots = list(SHOT_PROMPTS)
         probs = None
-        if mode == "real":  # random CLIP would pick a shot type at random
-            probs = zero_shot(emb.images.astype(np.float32),
-                              clip.texts(list(SHOT_PROMPTS.values())), clip.logit_scale())  # fmt: skip
+        if clip_mode(self.models, emb.arch) == "real":  # random CLIP would pick at random
+            probs = prompt_probs(self.models, emb.arch, emb.images, list(SHOT_PROMPTS.values()))
         rows = []
         for s in media.seconds():
             idx = media.frames.indices_in(s)

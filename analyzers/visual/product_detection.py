@@ -25,11 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from analyzers.core import BaseConfig, FrameAnalyzer, Media, register
-from analyzers.core.clip import load_clip, zero_shot
+from analyzers.core.clip import prompt_probs
 from analyzers.core.tracking import union_area
 from analyzers.signals.clip import ClipEmbeddings
 from analyzers.signals.objects import ObjectTracks
@@ -155,12 +154,9 @@ class ProductDetection(FrameAnalyzer):
         objects: ObjectTracks = signals["objects"]
         ocr: OcrReadings = signals["ocr"]
         emb: ClipEmbeddings = signals["clip"]
-        clip, _ = load_clip(self.models, emb.arch)
         labels = list(config.vocabulary)
-        prompts = [f"a photo of {v}" for v in labels] + [
-            f"a photo of {p}" for p in config.scene_prompts
-        ]
-        probs = zero_shot(emb.images.astype(np.float32), clip.texts(prompts), clip.logit_scale())
+        prompts = [f"a photo of {v}" for v in [*labels, *config.scene_prompts]]
+        probs = prompt_probs(self.models, emb.arch, emb.images, prompts)
         classes = set(config.product_classes)
         rows = []
         for s in media.seconds():
