@@ -17,6 +17,7 @@ from dagster import (
 
 from analyzers.core.registry import all_analyzers
 from analyzers.core.schema import KEY_COLUMNS
+from analyzers.multimodal.insights import insights, markdown_table, summary, vlm_summary
 from resources.media_store import MediaStore
 from resources.models import ModelStore
 from tiktok_assets.measure import peak_rss_mb, progress, timed
@@ -72,15 +73,25 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
     ) -> pa.Table:
         """Every analyzer joined on (video_id, second): one row per second, one column per
         analyzer output, prefixed ``<analyzer>__``. Analyzers with no table for the video
-        (skipped for lack of weights) are left out and listed in the metadata."""
+        (skipped for lack of weights) are left out and listed in the metadata, with the
+        insights (``analyzers.multimodal.insights``) as a Markdown table and as JSON."""
         mark_worker(context.instance, context.run_id)  # for the reaper
         tables = {n: t for n, t in inputs.items() if t is not None}
         absent = sorted(n for n, t in inputs.items() if t is None)
         with timed() as t:
             matrix = join_tables(tables)
+            rows = matrix.to_pylist()
+            found = insights(rows)
+            vlm = latest_metadata(context.instance, "qwen2_vl_temporal", context.partition_key)
+            text = summary(
+                found, matrix.num_rows, vlm_summary(rows, vlm.get("weights_mode") == "real")
+            )
         progress(context, f"cross_analyzer_intelligence: {matrix.num_rows} x {matrix.num_columns}")
         context.add_output_metadata(
             {
+                "summary": text,
+                "insights": MetadataValue.md(markdown_table(found)),
+                "insights_json": MetadataValue.json([i.as_dict() for i in found]),
                 "absent_analyzers": MetadataValue.json(absent),
                 "analyzers": len(tables),
                 "columns": matrix.num_columns,

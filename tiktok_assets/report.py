@@ -112,6 +112,29 @@ def _descriptions(matrix: pa.Table, random: bool) -> str:
     )
 
 
+def _insights_section(matrix: pa.Table, vlm_real: bool) -> str:
+    """The summary sentences and the insights table (value, or why there is none)."""
+    from analyzers.multimodal.insights import insights, summary, vlm_summary
+
+    rows = matrix.to_pylist()
+    found = insights(rows)
+    text = summary(found, matrix.num_rows, vlm_summary(rows, vlm_real))
+    cells = "".join(
+        f"<tr><td>{html.escape(i.name)}</td><td>"
+        + (
+            html.escape(str(i.value))
+            if i.value is not None
+            else f"<i>n/a: {html.escape(str(i.reason))}</i>"
+        )
+        + f"</td><td><small>{html.escape(', '.join(i.sources))}</small></td></tr>"
+        for i in found
+    )
+    return (
+        f"<h2>Summary</h2><p>{html.escape(text)}</p><h2>Insights</h2><table>"
+        f"<tr><th>insight</th><th>value</th><th>from</th></tr>{cells}</table>"
+    )
+
+
 def write_report(
     matrix: pa.Table,
     runs: dict[str, dict[str, Any]],
@@ -147,7 +170,10 @@ def write_report(
     if notes:
         items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
         banner += f'<div style="background:#fff8c5;padding:4px 12px"><ul>{items}</ul></div>'
-    body = _descriptions(matrix, "qwen2_vl_temporal" in random)
+    body = _insights_section(
+        matrix, "qwen2_vl_temporal" in runs and "qwen2_vl_temporal" not in random
+    )
+    body += _descriptions(matrix, "qwen2_vl_temporal" in random)
     body += "".join(f'<img src="{i}" style="max-width:100%"><br>' for i in images)
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>{html.escape(video_id)}: video report</title>

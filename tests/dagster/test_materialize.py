@@ -47,6 +47,17 @@ def test_materialization_metadata(run):
         assert meta["rows"] == 6
     frames = latest_metadata(instance, "segment_frames", key)
     assert frames["decoded_frames"] == 180 and frames["seconds"] == 6
+    intel = latest_metadata(instance, "cross_analyzer_intelligence", key)
+    found = {i["name"]: i for i in intel["insights_json"]}
+    assert intel["insights"].count("\n") == 1 + len(found) and "| hook_score |" in intel["insights"]
+    # every analyzer ran: the hook has all its components; no product model is real here,
+    # but the count is a number; the clip's one cut (3.0 s) is the cut-on-beat input
+    assert found["hook_score"]["value"] is not None
+    assert None not in found["hook_score"]["details"]["components"].values()
+    assert found["product_screen_time"]["value"] is not None
+    assert intel["summary"].startswith("6 s long, ")  # the VLM ran on random weights: left out
+    beat = found["cut_on_beat"]
+    assert beat["value"] in (0.0, 1.0) or "no beats" in beat["reason"]
 
 
 def test_matrix_report_and_duckdb(run):
@@ -62,7 +73,10 @@ def test_matrix_report_and_duckdb(run):
     # the clip cuts from the test pattern to blue at 3.0 s
     cut_at = matrix.column("cut_analysis__cut_at").to_pylist()
     assert [t for row in cut_at for t in row] == pytest.approx([3.0], abs=1 / 30)
-    assert (data / "reports" / key / "index.html").exists()
+    page = (data / "reports" / key / "index.html").read_text()
+    # the summary and the insights come first, before the per-analyzer detail
+    assert page.index("<h2>Summary</h2>") < page.index("<h2>Insights</h2>") < page.index("<img")
+    assert "<td>hook_score</td>" in page and "<td>cut_on_beat</td>" in page
     assert (data / "reports" / key / "color_analysis.png").stat().st_size > 1000
     # one query over every analyzer's Parquet: one row per second per analyzer
     counts = dict(
