@@ -79,6 +79,14 @@ def test_call_to_action_in_the_second_it_is_spoken_and_shown():
         {"second": 3, "phrase": "link in bio", "source": "screen"},
         {"second": 7, "phrase": "follow for part two", "source": "speech"},
     ]
+    # a phrase across a second boundary is found at its first word; "2" reads as "two"
+    words = [[] for _ in range(10)]
+    words[7] = [{"word": " Follow", "start": 7.6}, {"word": " for", "start": 7.9}]
+    words[8] = [{"word": " part", "start": 8.1}, {"word": " 2.", "start": 8.4}]
+    spoken = calls_to_action(matrix(10, speech_transcription__words=words))
+    assert spoken.details["found"] == [
+        {"second": 7, "phrase": "follow for part two", "source": "speech"}
+    ]
     plain = calls_to_action(matrix(3, speech_transcription__text=["we cook", "rice", "today"]))
     assert plain.value == 0 and plain.sources == ["speech_transcription__text"]
 

@@ -20,11 +20,13 @@ Row = dict[str, Any]
 HOOK_S = 3  # seconds 0-2 are the hook
 BEAT_TOLERANCE_S = 0.1
 CTA_PHRASES = (
-    "follow for more", "follow for part two", "follow for part 2", "follow me", "follow",
-    "link in bio", "link in my bio", "comment", "like and subscribe", "subscribe",
-    "share this", "save this", "part two", "part 2", "stay tuned", "shop now", "swipe up",
-    "tap the link", "use code", "dm me",
+    "follow for more", "follow for part two", "follow me", "follow", "link in bio",
+    "link in my bio", "comment", "like and subscribe", "subscribe", "share this", "save this",
+    "part two", "part three", "stay tuned", "shop now", "swipe up", "tap the link",
+    "use code", "dm me",
 )  # fmt: skip
+NUMBERS = dict(zip(["1", "2", "3", "4", "5", "6", "7", "8", "9"],
+                   ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"], strict=True))  # fmt: skip
 
 
 @dataclass
@@ -133,33 +135,53 @@ def talking_to_camera(rows: Sequence[Row]) -> Insight:
                    details={"speech_seconds": len(speaking), "looking": looking})  # fmt: skip
 
 
-def _phrases(text: str) -> list[str]:
-    """The call-to-action phrases in ``text`` (longest first, none inside another)."""
-    norm = " " + " ".join(re.sub(r"[^\w]+", " ", text.lower()).split()) + " "
+def _tokens(text: str) -> list[str]:
+    """Lower-case words, digits spelled ("part 2" and "part two" are one phrase)."""
+    return [NUMBERS.get(t, t) for t in re.sub(r"[^\w]+", " ", text.lower()).split()]
+
+
+def _phrases(tokens: Sequence[str]) -> list[tuple[int, str]]:
+    """(index of the first token, phrase) of each call-to-action phrase in ``tokens``,
+    longest first where phrases overlap ("follow for part two", not also "follow")."""
+    taken: set[int] = set()
     found = []
     for p in sorted(CTA_PHRASES, key=len, reverse=True):
-        if f" {p} " in norm and not any(p in q for q in found):
-            found.append(p)
-    return found
+        words = p.split()
+        for i in range(len(tokens) - len(words) + 1):
+            span = set(range(i, i + len(words)))
+            if tokens[i : i + len(words)] == words and not span & taken:
+                taken |= span
+                found.append((i, p))
+    return sorted(found)
 
 
 def calls_to_action(rows: Sequence[Row]) -> Insight:
-    """Calls to action ("follow for part two", "link in bio", ...) with their second, from
-    the words spoken in that second and the text on screen."""
-    speech, screen = "speech_transcription__text", "text_overlay__texts"
-    have = [c for c in (speech, screen) if not _has(rows, c)]
+    """Calls to action ("follow for part two", "link in bio", ...) with their second: in
+    speech, matched over the whole transcript's words (a phrase may run across a second
+    boundary) and placed at its first word's start; on screen, in each second's text."""
+    words, text, screen = (
+        "speech_transcription__words", "speech_transcription__text", "text_overlay__texts"
+    )  # fmt: skip
+    have = [c for c in (words, text, screen) if not _has(rows, c)]
     if not have:
-        return _absent("calls_to_action", [speech, screen])
+        return _absent("calls_to_action", [words, screen])
     found = []
-    for r in rows:
-        if speech in have and r.get(speech):
+    if words in have:
+        timed = [(t, w["start"]) for r in rows for w in r[words] or [] for t in _tokens(w["word"])]
+        found += [{"second": int(timed[i][1]), "phrase": p, "source": "speech"}
+                  for i, p in _phrases([t for t, _ in timed])]  # fmt: skip
+    elif text in have:
+        for r in rows:
             found += [{"second": r["second"], "phrase": p, "source": "speech"}
-                      for p in _phrases(r[speech])]  # fmt: skip
-        if screen in have:
-            text = " ".join(t["text"] for t in r.get(screen) or [])
+                      for _, p in _phrases(_tokens(r[text] or ""))]  # fmt: skip
+    if screen in have:
+        for r in rows:
+            line = " ".join(t["text"] for t in r[screen] or [])
             found += [{"second": r["second"], "phrase": p, "source": "screen"}
-                      for p in _phrases(text)]  # fmt: skip
-    return Insight("calls_to_action", len(found), have, details={"found": found})
+                      for _, p in _phrases(_tokens(line))]  # fmt: skip
+    found.sort(key=lambda f: (f["second"], f["source"]))
+    return Insight("calls_to_action", len(found), [c for c in have if c != text or words not in have],
+                   details={"found": found})  # fmt: skip
 
 
 def product_screen_time(rows: Sequence[Row]) -> Insight:
