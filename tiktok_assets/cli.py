@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name", nargs="?")
     p = sub.add_parser("machine", help="how many runs, stage slots and threads this host gets")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("sql", help="DuckDB over the results: a view per analyzer and `matrix`")
+    p.add_argument("query", nargs="?", help="run this query and exit (else read from stdin)")
     p = sub.add_parser("serve", help="REST API (POST /analyze, GET /health)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8003)
@@ -340,6 +342,11 @@ def main(argv: list[str] | None = None) -> int:
         plan = machine_plan()
         print(json.dumps(plan.as_dict()) if args.json else plan.describe())
         return 0
+    if args.cmd == "sql":
+        _setup_env(args.data)
+        from tiktok_assets.sql import connect, shell
+
+        return shell(connect(Path(_data_root()) / "parquet"), args.query)
     if args.cmd == "serve":
         _setup_env(args.data)
         from tiktok_assets.api import serve

@@ -5,6 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analyzers.core import all_analyzers
+from tests.conftest import REPO
 from tests.dagster.helpers import instance_at, run_video
 from tiktok_assets.intelligence import latest_metadata
 
@@ -101,3 +102,39 @@ def test_rematerializing_replaces_only_its_partition(run, silent_clip):
         partitioning=None,
     )
     assert audio.column("has_audio").to_pylist() == [False] * 3
+
+
+def test_sql_views_and_the_readme_examples(run):
+    """`tiktok-analyzer sql`: a view per analyzer and `matrix`, one row per second per
+    video; the README's three example queries run and give the run's numbers."""
+    import subprocess
+    import sys
+
+    from tiktok_assets.sql import EXAMPLES, connect, views
+
+    _, key, _, data = run
+    con = connect(data / "parquet")
+    assert {*all_analyzers(), "matrix"} <= set(views(con))
+    assert con.sql(f"select count(*) from matrix where video_id = '{key}'").fetchall() == [(6,)]
+    results = {name: con.sql(q).fetchall() for name, q in EXAMPLES.items()}
+    cuts = {r[0]: r for r in results["cuts and speaking pace per video"]}
+    assert cuts[key][1:3] == (6, 1)  # 6 seconds, the one cut at 3.0 s
+    assert key in {r[0] for r in results["seconds talking to the camera per video"]}
+    assert all(r[0] == key for r in results["every product or brand seen, with its second"])
+    readme = (REPO / "README.md").read_text()
+    for q in EXAMPLES.values():
+        assert q in " ".join(readme.split()), "README shows the tested queries"
+    out = subprocess.run(
+        [sys.executable, "-m", "tiktok_assets.cli", "--data", str(data), "sql",
+         f"select count(*) * 1000 + 7 as n from matrix where video_id = '{key}'"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "6007" in out.stdout  # 6 rows, printed as a table
+    typed = subprocess.run(  # queries typed in, one ending in ';', a bad one, then .quit
+        [sys.executable, "-m", "tiktok_assets.cli", "--data", str(data), "sql"],
+        input="select 40 +\n 2 as answer;\nselect nope;\n.quit\nselect 99;\n",
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )  # fmt: skip
+    assert typed.returncode == 0 and "views: " in typed.stdout and "matrix" in typed.stdout
+    assert "42" in typed.stdout and "error: " in typed.stdout and "99" not in typed.stdout
