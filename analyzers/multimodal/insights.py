@@ -166,6 +166,7 @@ def calls_to_action(rows: Sequence[Row]) -> Insight:
     if not have:
         return _absent("calls_to_action", [words, screen])
     found = []
+    used = [c for c in have if c != text or words not in have]  # words before text
     if words in have:
         timed = [(t, w["start"]) for r in rows for w in r[words] or [] for t in _tokens(w["word"])]
         found += [{"second": int(timed[i][1]), "phrase": p, "source": "speech"}
@@ -180,8 +181,7 @@ def calls_to_action(rows: Sequence[Row]) -> Insight:
             found += [{"second": r["second"], "phrase": p, "source": "screen"}
                       for _, p in _phrases(_tokens(line))]  # fmt: skip
     found.sort(key=lambda f: (f["second"], f["source"]))
-    return Insight("calls_to_action", len(found), [c for c in have if c != text or words not in have],
-                   details={"found": found})  # fmt: skip
+    return Insight("calls_to_action", len(found), used, details={"found": found})
 
 
 def product_screen_time(rows: Sequence[Row]) -> Insight:

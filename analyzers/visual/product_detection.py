@@ -87,6 +87,12 @@ class ProductConfig(BaseConfig):
     brand_similarity: float = 0.85
 
 
+def product_label(phrase: str) -> str:
+    """A vocabulary phrase as a product label, its article dropped ("an energy drink" ->
+    "energy drink", "sneakers" as is)."""
+    return phrase.removeprefix("a ").removeprefix("an ")
+
+
 def _norm(text: str) -> str:
     """Lower case letters and digits, single spaces ("L'Oréal!" -> "l oréal")."""
     return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
@@ -175,7 +181,7 @@ class ProductDetection(FrameAnalyzer):
             if top < len(labels) and p[top] >= config.min_clip_score:
                 _add(
                     found,
-                    labels[top].removeprefix("a ").removeprefix("an "),
+                    product_label(labels[top]),
                     float(p[top]),
                     "clip",
                     None,

@@ -15,7 +15,13 @@ from analyzers.core.clip import CLIP_WEIGHTS, load_clip, zero_shot
 from analyzers.core.runner import run_analyzer
 from analyzers.core.synth import Segment, make_clip
 from analyzers.visual.composition_analysis import CompositionAnalysis
-from analyzers.visual.product_detection import BRANDS, VOCABULARY, ProductDetection, match_brands
+from analyzers.visual.product_detection import (
+    BRANDS,
+    VOCABULARY,
+    ProductDetection,
+    match_brands,
+    product_label,
+)
 from resources.models import ModelStore
 
 FONT = Path("/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf")
@@ -52,7 +58,7 @@ def test_brand_on_screen_is_a_product_while_it_is_there(brand_clip, decode):
         assert {p["source"] for p in r["products"]} <= {"yolo", "clip", "ocr"}
         for p in r["products"]:
             if p["source"] == "clip":
-                assert p["box"] is None and p["label"] in {v.split(" ", 1)[1] for v in VOCABULARY}
+                assert p["box"] is None and p["label"] in {product_label(v) for v in VOCABULARY}
 
 
 def test_brands_matched_in_text():
