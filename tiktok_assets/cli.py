@@ -298,6 +298,55 @@ def demo(weights: str = "auto", data: str | None = None) -> int:
     return code
 
 
+def retention(video_id: str, csv_path: str, data: str | None = None) -> int:
+    """Join a retention export to the video's per-second matrix: print each drop and its
+    likely cause, keep the table beside the report (``retention.json`` / ``.csv``) and
+    render the report again with the retention plot."""
+    _setup_env(data)
+    from analyzers.core.files import atomic_write_bytes
+    from analyzers.multimodal.retention import attribute, read_retention_csv
+    from tiktok_assets.report import RETENTION, rerender
+
+    root = Path(_data_root())
+    matrix = root / "parquet" / "cross_analyzer_intelligence" / f"video_id={video_id}"
+    if not (matrix / "part-0.parquet").exists():
+        print(f"{video_id}: no analysed video of that id under {root} (see `status`)")
+        return 2
+    try:
+        curve = read_retention_csv(csv_path)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read retention: {exc}")
+        return 2
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(matrix / "part-0.parquet", partitioning=None).to_pylist()
+    table = attribute(rows, curve)
+    out = root / "reports" / video_id
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(
+        out / RETENTION,
+        json.dumps({"source": Path(csv_path).name, "seconds": table}).encode(),
+    )
+    lines = ["second,retention,drop_pp,is_drop,cause,changes"]
+    lines += [
+        f"{r['second']},{r['retention']},{'' if r['drop_pp'] is None else r['drop_pp']},"
+        f'{r["is_drop"]},"{r["cause"] or ""}","{"; ".join(r["changes"])}"'
+        for r in table
+    ]
+    atomic_write_bytes(out / "retention.csv", ("\n".join(lines) + "\n").encode())
+    drops = [r for r in table if r["is_drop"]]
+    if len(curve) != len(rows):
+        print(
+            f"note: retention covers {len(curve)} s, the video {len(rows)} s; joined {len(table)}"
+        )
+    print(f"{len(drops)} drop(s) in retention over {len(table)} s:")
+    for r in drops:
+        print(f"  second {r['second']}: -{r['drop_pp']:.1f} points; {r['cause']}")
+    print(f"table: {out / 'retention.csv'}")
+    print(f"report: {rerender(root, video_id)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tiktok-analyzer", description=__doc__)
     parser.add_argument("--data", help="data folder (default $TIKTOK_DATA or ./data)")
@@ -320,6 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("sql", help="DuckDB over the results: a view per analyzer and `matrix`")
     p.add_argument("query", nargs="?", help="run this query and exit (else read from stdin)")
+    p = sub.add_parser(
+        "retention", help="attribute drops in an audience-retention CSV to what changed"
+    )
+    p.add_argument("video_id")
+    p.add_argument("csv", help="per-second retention as the platform exports it")
     p = sub.add_parser("serve", help="REST API (POST /analyze, GET /health)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8003)
@@ -347,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         from tiktok_assets.sql import connect, shell
 
         return shell(connect(Path(_data_root()) / "parquet"), args.query)
+    if args.cmd == "retention":
+        return retention(args.video_id, args.csv, args.data)
     if args.cmd == "serve":
         _setup_env(args.data)
         from tiktok_assets.api import serve

@@ -114,10 +114,11 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
         media_store: MediaStore,
         model_store: ModelStore,
     ) -> MaterializeResult:
-        """HTML report with per-second plots for one video (``reports/<key>/index.html``)."""
+        """One self-contained HTML page for the video (``reports/<key>/index.html``): summary,
+        insights, the combined timeline, transcript, detail plots, provenance."""
         from tiktok_assets.ingest import decode_shortfall
         from tiktok_assets.plan import skipped_analyzers
-        from tiktok_assets.report import write_report
+        from tiktok_assets.report import media_keyframes, write_report
 
         mark_worker(context.instance, context.run_id)  # for the reaper
         key = context.partition_key
@@ -134,13 +135,20 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
             notes.insert(
                 0, f"picture analysed for {short[0]:.2f} s of {short[1]:.2f} s: {short[2]}"
             )
+        try:
+            keyframes = media_keyframes(media_store.load_media(key))
+        except FileNotFoundError:  # frames already cleaned up: shots without pictures
+            keyframes = None
         with timed() as t:
-            path = write_report(matrix, runs, media_store.path("reports", key), key, notes)
+            path = write_report(
+                matrix, runs, media_store.path("reports", key), key, notes, keyframes
+            )
         progress(context, f"video_report: {path}")
         return MaterializeResult(
             metadata={
                 "path": MetadataValue.path(str(path)),
                 "wall_time_s": round(t.seconds, 3),
+                "size_kb": round(path.stat().st_size / 1024, 1),
                 "random_weights": [n for n, m in runs.items() if m.get("weights_mode") == "random"],
             }
         )

@@ -17,7 +17,11 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
 from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetOut,
@@ -104,6 +108,28 @@ def _signal_meta(info: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+CONTRACT_CHECK = "contract"
+
+
+def contract_check(cls: type[Analyzer], table: pa.Table, n_seconds: int) -> AssetCheckResult:
+    """The ``contract`` check of one analyzer's table (``analyzers.core.schema.check_table``
+    with the analyzer's declared ``ranges`` and ``required`` columns)."""
+    from analyzers.core.schema import check_table
+
+    found = check_table(table, n_seconds=n_seconds, ranges=cls.ranges, required=cls.required)
+    return AssetCheckResult(
+        asset_key=AssetKey(cls.name),
+        check_name=CONTRACT_CHECK,
+        passed=found["passed"],
+        metadata={
+            "rows": table.num_rows,
+            "n_seconds": n_seconds,
+            "problems": MetadataValue.md("\n".join(f"- {p}" for p in found["problems"]) or "none"),
+            "observed_ranges": MetadataValue.json(found["checked"]),
+        },
+    )
+
+
 def build_stage_asset(
     stage: str,
     classes: list[type[Analyzer]],
@@ -151,6 +177,15 @@ def build_stage_asset(
         pool=POOL,
         config_schema={"analyzers": Field(Permissive(), is_required=False, default_value={})},
         description=f"{stage}: {', '.join([*signal_names, *by_name])} (holds the `{POOL}` pool slot)",
+        check_specs=[
+            AssetCheckSpec(
+                CONTRACT_CHECK,
+                asset=cls.name,
+                description="one row per second, key and required columns non-null, "
+                "values inside the analyzer's declared ranges",
+            )
+            for cls in classes
+        ],
     )
     def _stage(
         context: AssetExecutionContext,
@@ -227,6 +262,9 @@ def build_stage_asset(
                             f"weights={meta['weights_mode']}",
                         )
                     yield Output(value, output_name=name, metadata=meta)
+                    check_key = AssetCheckKey(AssetKey(name), CONTRACT_CHECK)
+                    if value is not None and check_key in context.selected_asset_check_keys:
+                        yield contract_check(by_name[name], value, media.n_seconds)
             end_mb = cuda_allocated_mb(dev.device)
             log_event(
                 context, "stage_done", stage=stage, cuda_start_mb=start_mb, cuda_end_mb=end_mb

@@ -112,6 +112,15 @@ class AudioAnalysis(AudioAnalyzer):
             ("music_speech_balance", pa.float32()),
         ]
     )
+    ranges = {
+        "rms_db": (None, 6),
+        "tempo": (0, 400),
+        "onset_strength": (0, None),
+        "spectral_centroid_hz": (0, 8000),
+        "key_confidence": (-1, 1),
+        "music_speech_balance": (-1, 1),
+    }
+    required = ("has_audio",)
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: AudioConfig, signals: Mapping[str, Any]

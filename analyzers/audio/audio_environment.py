@@ -49,6 +49,8 @@ class AudioEnvironment(AudioAnalyzer):
             ("has_audio", pa.bool_()),
         ]
     )
+    ranges = {"speech_share": (0, 1), "music_share": (0, 1), "rms_db": (None, 6)}
+    required = ("has_audio",)
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: EnvironmentConfig, signals: Mapping[str, Any]

@@ -132,6 +132,14 @@ class SpeechEmotion(AudioAnalyzer):
             ("has_audio", pa.bool_()),
         ]
     )
+    ranges = {
+        "pitch_mean_hz": (0, 1000),
+        "pitch_range_st": (0, None),
+        "energy_db": (None, 6),
+        "arousal": (0, 1),
+        "valence": (-1, 1),
+    }
+    required = ("has_audio",)
 
     def __init__(self) -> None:
         super().__init__()

@@ -78,6 +78,8 @@ class SpeechFlow(AudioAnalyzer):
             ("has_audio", pa.bool_()),
         ]
     )
+    ranges = {"speech_fraction": (0, 1), "continuity": (0, 1)}
+    required = ("has_audio",)
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: FlowConfig, signals: Mapping[str, Any]

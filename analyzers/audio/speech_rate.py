@@ -77,6 +77,14 @@ class SpeechRate(AudioAnalyzer):
             ("has_audio", pa.bool_()),
         ]
     )
+    ranges = {
+        "wpm": (0, None),
+        "syllables_per_s": (0, None),
+        "words": (0, None),
+        "wpm_video": (0, None),
+        "syllables_per_s_video": (0, None),
+    }
+    required = ("has_audio",)
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: RateConfig, signals: Mapping[str, Any]

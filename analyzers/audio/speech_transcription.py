@@ -49,6 +49,8 @@ class SpeechTranscription(AudioAnalyzer):
             ("has_audio", pa.bool_()),
         ]
     )
+    ranges = {"no_speech_prob": (0, 1)}
+    required = ("has_audio",)
 
     def analyze(self, media: Media, config: BaseConfig, signals: Mapping[str, Any]) -> pa.Table:
         if not media.has_audio:

@@ -129,6 +129,12 @@ class Analyzer(ABC):
     modality: ClassVar[Modality] = "frames"
     requires: ClassVar[tuple[str, ...]] = ()  # signal names ``analyze`` reads
     order: ClassVar[int] = 100  # within a stage, lower runs first
+    # the declared contract beyond the schema, checked on every materialization (the
+    # asset check ``contract``): inclusive (low, high) of numeric columns (None: open),
+    # and the columns never null (besides ``video_id`` and ``second``), even in a second
+    # with no picture or no sound (a per-picture count there is null: nothing was seen)
+    ranges: ClassVar[Mapping[str, tuple[float | None, float | None]]] = {}
+    required: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.device = "cpu"

@@ -96,6 +96,10 @@ def register(cls: A) -> A:
         raise ValueError(f"{name}: output_schema is required")
     if name in _SIGNALS:
         raise ValueError(f"analyzer {name!r}: a signal already has that name")
+    columns = set(cls.output_schema.names)
+    undeclared = sorted((set(cls.ranges) | set(cls.required)) - columns)
+    if undeclared:
+        raise ValueError(f"{name}: ranges/required name columns not in output_schema: {undeclared}")
     existing = _REGISTRY.get(name)
     if existing is not None and existing is not cls:
         raise ValueError(

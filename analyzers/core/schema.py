@@ -93,3 +93,51 @@ def validate(
     if ids != {video_id}:
         raise ContractError(f"{analyzer}: video_id column holds {sorted(map(str, ids))}")
     return table
+
+
+def check_table(
+    table: pa.Table,
+    *,
+    n_seconds: int,
+    ranges: Mapping[str, tuple[float | None, float | None]] = {},
+    required: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The stored table against its declared contract (the ``contract`` asset check):
+    one row per second ``0..n_seconds-1``; ``video_id``, ``second`` and ``required``
+    columns never null; every non-null value of a ``ranges`` column finite and inside its
+    inclusive (low, high). Returns ``{"passed": bool, "problems": [str], "checked": {..}}``
+    where ``checked`` gives each ranged column's observed min/max (None when all null)."""
+    import numpy as np
+
+    problems: list[str] = []
+    if table.num_rows != n_seconds:
+        problems.append(f"{table.num_rows} rows for a {n_seconds}-second video")
+    seconds = table.column("second").to_pylist() if "second" in table.column_names else []
+    if seconds and seconds != list(range(table.num_rows)):
+        problems.append("seconds are not 0..n-1 in order")
+    for name in (*KEY_COLUMNS, *required):
+        if name not in table.column_names:
+            problems.append(f"column {name} is missing")
+        elif (nulls := table.column(name).null_count) > 0:
+            problems.append(f"{name}: {nulls} null value(s) in a column that is never null")
+    checked: dict[str, Any] = {}
+    for name, (lo, hi) in ranges.items():
+        if name not in table.column_names:
+            problems.append(f"column {name} is missing")
+            continue
+        values = table.column(name).drop_null().to_numpy(zero_copy_only=False).astype(float)
+        if values.size == 0:
+            checked[name] = None
+            continue
+        checked[name] = [round(float(values.min()), 4), round(float(values.max()), 4)]
+        bad = ~np.isfinite(values)
+        if lo is not None:
+            bad |= values < lo
+        if hi is not None:
+            bad |= values > hi
+        if bad.any():
+            shown = ", ".join(f"{v:g}" for v in values[bad][:3])
+            problems.append(
+                f"{name}: {int(bad.sum())} value(s) outside [{lo}, {hi}] (e.g. {shown})"
+            )
+    return {"passed": not problems, "problems": problems, "checked": checked}

@@ -181,6 +181,7 @@ class Qwen2VLTemporal(FrameAnalyzer):
             ("summary", pa.string()),
         ]
     )
+    ranges = {"window_start": (0, None), "window_end": (0, None), "tokens": (0, None)}
 
     @classmethod
     def required_weights(cls, config: BaseConfig) -> tuple[WeightSpec, ...]:

@@ -111,6 +111,14 @@ class TemporalFlow(FrameAnalyzer):
             ("story_beat", pa.string()),
         ]
     )
+    ranges = {
+        "visual_change": (0, 1),
+        "audio_energy": (0, 1),
+        "cut_density": (0, 1),
+        "pace": (0, 1),
+        "hook_strength": (0, 100),
+    }
+    required = ("hook_window",)
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: FlowConfig, signals: Mapping[str, Any]

@@ -169,6 +169,7 @@ class AgeEstimation(FrameAnalyzer):
             ("backend", pa.string()),
         ]
     )
+    ranges = {"age": (0, 120), "n_faces": (0, None)}
 
     @classmethod
     def required_weights(cls, config: AgeConfig) -> tuple[WeightSpec, ...]:  # type: ignore[override]

@@ -213,6 +213,7 @@ class BackgroundSegmentation(FrameAnalyzer):
             ("background_std", pa.float32()),
         ]
     )
+    ranges = {"person_fraction": (0, 1), "background_std": (0, 128)}
 
     @classmethod
     def required_weights(cls, config: SegmentationConfig) -> tuple[WeightSpec, ...]:  # type: ignore[override]

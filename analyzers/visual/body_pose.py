@@ -218,6 +218,7 @@ class BodyPose(FrameAnalyzer):
             ("backend", pa.string()),
         ]
     )
+    ranges = {"n_persons": (0, None), "gesture_energy": (0, None)}
 
     @classmethod
     def required_weights(cls, config: PoseConfig) -> tuple[WeightSpec, ...]:  # type: ignore[override]

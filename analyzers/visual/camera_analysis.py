@@ -115,6 +115,7 @@ class CameraAnalysis(FrameAnalyzer):
             ("flow_confidence", pa.float32()),
         ]
     )
+    ranges = {"magnitude": (0, None), "shake_score": (0, 1), "flow_confidence": (0, 1)}
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: CameraConfig, signals: Mapping[str, Any]

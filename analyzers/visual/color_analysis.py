@@ -99,6 +99,12 @@ class ColorAnalysis(FrameAnalyzer):
             ("mood", pa.string()),
         ]
     )
+    ranges = {
+        "brightness": (0, 1),
+        "saturation": (0, 1),
+        "colorfulness": (0, None),
+        "warmth": (-1, 1),
+    }
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: ColorConfig, signals: Mapping[str, Any]

@@ -132,6 +132,12 @@ class CompositionAnalysis(FrameAnalyzer):
             ("subject_kind", pa.string()),
         ]
     )
+    ranges = {
+        "thirds_score": (0, 1),
+        "symmetry": (0, 1),
+        "subject_area": (0, 1),
+        "headroom": (0, 1),
+    }
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: CompositionConfig, signals: Mapping[str, Any]

@@ -135,6 +135,14 @@ class ContentQuality(FrameAnalyzer):
             ("bits_per_pixel", pa.float32()),
         ]
     )
+    ranges = {
+        "quality_score": (0, 100),
+        "blur": (0, 1),
+        "noise_sigma": (0, None),
+        "mean_luma": (0, 255),
+        "clipped_fraction": (0, 1),
+        "bits_per_pixel": (0, None),
+    }
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: QualityConfig, signals: Mapping[str, Any]

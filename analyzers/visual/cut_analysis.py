@@ -43,6 +43,16 @@ class CutAnalysis(FrameAnalyzer):
             ("in_transition", pa.bool_()),
         ]
     )
+    ranges = {
+        "cuts": (0, None),
+        "shot_id": (0, None),
+        "shot_length": (0, None),
+        "content_score_max": (0, 255),
+    }
+    required = (
+        "cuts",
+        "shot_id",
+    )
 
     def analyze(self, media: Media, config: BaseConfig, signals: Mapping[str, Any]) -> pa.Table:
         stream = media.lowres

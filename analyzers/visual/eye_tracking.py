@@ -181,6 +181,7 @@ class EyeTracking(FrameAnalyzer):
             ("blink", pa.bool_()),
         ]
     )
+    ranges = {"n_faces": (0, None), "gaze_yaw": (-90, 90), "gaze_pitch": (-90, 90)}
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: GazeConfig, signals: Mapping[str, Any]

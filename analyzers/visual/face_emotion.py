@@ -126,6 +126,7 @@ class FaceEmotion(FrameAnalyzer):
             ("face_attributes", pa.bool_()),
         ]
     )
+    ranges = {"n_faces": (0, None)}
 
     @classmethod
     def required_weights(cls, config: EmotionConfig) -> tuple[WeightSpec, ...]:  # type: ignore[override]

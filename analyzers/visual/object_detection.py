@@ -48,6 +48,7 @@ class ObjectDetection(FrameAnalyzer):
             ("backend", pa.string()),
         ]
     )
+    ranges = {"n_objects": (0, None)}
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: Any, signals: Mapping[str, Any]

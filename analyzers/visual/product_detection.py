@@ -152,6 +152,7 @@ class ProductDetection(FrameAnalyzer):
             ("n_products", pa.int32()),
         ]
     )
+    ranges = {"product_screen_share": (0, 1), "n_products": (0, None)}
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: ProductConfig, signals: Mapping[str, Any]

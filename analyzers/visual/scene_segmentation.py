@@ -84,6 +84,12 @@ class SceneSegmentation(FrameAnalyzer):
             ("n_scenes", pa.int32()),
         ]
     )
+    ranges = {"scene_id": (0, None), "shot_id": (0, None), "n_scenes": (1, None)}
+    required = (
+        "scene_id",
+        "shot_id",
+        "n_scenes",
+    )
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: SceneConfig, signals: Mapping[str, Any]

@@ -105,6 +105,7 @@ class TextOverlay(FrameAnalyzer):
             ("backend", pa.string()),
         ]
     )
+    ranges = {"n_texts": (0, None), "text_area": (0, 1)}
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: TextConfig, signals: Mapping[str, Any]

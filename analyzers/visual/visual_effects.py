@@ -122,6 +122,8 @@ class VisualEffects(FrameAnalyzer):
             ("n_effects", pa.int32()),
         ]
     )
+    ranges = {"n_effects": (0, None)}
+    required = ("n_effects",)
 
     def analyze(  # type: ignore[override]
         self, media: Media, config: EffectsConfig, signals: Mapping[str, Any]

@@ -14,6 +14,7 @@ import pytest
 from analyzers.core import all_analyzers
 from analyzers.core.base import STAGES, BaseConfig
 from analyzers.core.runner import run_analyzer
+from analyzers.core.schema import check_table
 from analyzers.core.synth import ODD_TIMINGS, odd_timing_clip
 from io_managers.parquet import partition_path, write_table_atomic
 from tests.conftest import REPO, TEST_SETTINGS
@@ -45,6 +46,11 @@ def test_analyzer_contract(name, medias, model_store):
         assert first.column("second").null_count == 0
         assert first.column("video_id").null_count == 0
         assert first.equals(second), f"{name} is not deterministic"
+        # the declared contract the `contract` asset check enforces on every run
+        found = check_table(
+            first, n_seconds=media.n_seconds, ranges=cls.ranges, required=cls.required
+        )
+        assert found["passed"], (name, media.video_id, found["problems"])
         if "has_audio" in cls.output_schema.names:
             assert set(first.column("has_audio").to_pylist()) == {media.has_audio}
             if not media.has_audio:  # every value besides the keys and the flag is null
@@ -117,6 +123,10 @@ def test_analyzer_handles_real_footage_timings(name, odd_medias, model_store, tm
         # the table is committed only if Parquet gives it back as written
         write_table_atomic(table, partition_path(tmp_path, name, media.video_id))
         assert table.num_rows == media.n_seconds, clip
+        found = check_table(
+            table, n_seconds=media.n_seconds, ranges=cls.ranges, required=cls.required
+        )
+        assert found["passed"], (name, clip, found["problems"])
 
 
 def test_no_output_schema_uses_fixed_size_lists():
@@ -138,3 +148,53 @@ def test_no_output_schema_uses_fixed_size_lists():
         if fixed(f.type)
     ]
     assert offenders == []
+
+
+def test_every_analyzer_declares_ranges_for_its_numeric_columns():
+    """The declared ranges name real numeric columns (registration refuses unknown ones);
+    every analyzer declares at least one, so its `contract` check tests values too."""
+    for name, cls in all_analyzers().items():
+        assert cls.ranges, name
+        for col in cls.ranges:
+            t = cls.output_schema.field(col).type
+            assert pa.types.is_integer(t) or pa.types.is_floating(t), (name, col)
+
+
+def test_check_table_finds_each_kind_of_breach():
+    schema = pa.schema([("video_id", pa.string()), ("second", pa.int32()), ("share", pa.float32()),
+                        ("n", pa.int32())])  # fmt: skip
+    good = pa.table({"video_id": ["v"] * 3, "second": [0, 1, 2], "share": [0.0, 0.5, None],
+                     "n": [0, 2, 1]}, schema=schema)  # fmt: skip
+    kw = {"ranges": {"share": (0, 1), "n": (0, None)}, "required": ("n",)}
+    ok = check_table(good, n_seconds=3, **kw)
+    assert ok == {"passed": True, "problems": [], "checked": {"share": [0.0, 0.5], "n": [0, 2]}}
+    assert check_table(good, n_seconds=4, **kw)["problems"] == ["3 rows for a 4-second video"]
+    bad = good.set_column(2, "share", pa.array([0.2, 1.5, float("nan")], pa.float32()))
+    bad = bad.set_column(3, "n", pa.array([0, None, -1], pa.int32()))
+    problems = check_table(bad, n_seconds=3, **kw)["problems"]
+    assert problems == [
+        "n: 1 null value(s) in a column that is never null",
+        "share: 2 value(s) outside [0, 1] (e.g. 1.5, nan)",
+        "n: 1 value(s) outside [0, None] (e.g. -1)",
+    ]
+    shuffled = good.set_column(1, "second", pa.array([0, 2, 1], pa.int32()))
+    assert check_table(shuffled, n_seconds=3, **kw)["problems"] == [
+        "seconds are not 0..n-1 in order"
+    ]
+
+
+def test_registering_a_range_for_an_unknown_column_is_refused():
+    from analyzers.core.base import FrameAnalyzer
+    from analyzers.core.registry import register
+
+    class Wrong(FrameAnalyzer):
+        name = "wrong_ranges"
+        stage = "stage4_fast"
+        output_schema = pa.schema([("x", pa.float32())])
+        ranges = {"y": (0, 1)}
+
+        def analyze(self, media, config, signals):
+            raise NotImplementedError
+
+    with pytest.raises(ValueError, match=r"not in output_schema: \['y'\]"):
+        register(Wrong)
