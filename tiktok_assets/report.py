@@ -430,7 +430,7 @@ def _retention_section(matrix: pa.Table, table: list[dict[str, Any]]) -> str:
         ax.axvspan(s, s + 1, color="#ffd8d3", lw=0)
         ax.annotate(
             f"-{r['drop_pp']:.1f} pt: {r['cause']}", (s + 0.5, 100 * r["retention"]),
-            xytext=(6, 8), textcoords="offset points", fontsize=7, color="#a40e26",
+            xytext=(6, -14), textcoords="offset points", fontsize=7, color="#a40e26",
         )  # fmt: skip
     ax.set_xlim(0, max(matrix.num_rows, n))
     ax.set_ylim(0, 105)
