@@ -10,6 +10,18 @@ from typing import Any
 # field -> (variable, default, what it sets)
 VARIABLES: dict[str, tuple[str, Any, str]] = {
     "data_root": ("TIKTOK_DATA", "data", "data folder"),
+    "media_url": (
+        "TIKTOK_MEDIA_URL",
+        "",
+        "object store mirroring the data folder (s3://bucket/prefix): videos, decodes, "
+        "signals and reports committed there too and fetched by any machine that lacks them",
+    ),
+    "parquet_url": (
+        "TIKTOK_PARQUET_URL",
+        "",
+        "where the Parquet tables go when not <data>/parquet: a folder or s3://bucket/prefix "
+        "(endpoint and keys from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
+    ),
     "model_home": ("TIKTOK_MODEL_HOME", "~/.cache/tiktok-analyzer/models", "model home"),
     "weights": ("TIKTOK_WEIGHTS", "real", "weights policy: real, auto or random"),
     "max_duration_s": ("TIKTOK_MAX_DURATION_S", 900.0, "longest video admitted, seconds"),

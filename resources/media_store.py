@@ -33,6 +33,7 @@ from analyzers.core.decode import (
 from analyzers.core.files import atomic_folder, atomic_write, atomic_write_bytes
 from analyzers.core.media import AUDIO_RATE, Media
 from analyzers.core.runner import FileSignalStore
+from resources.object_store import Mirror, mirror_for
 from resources.settings import env_settings
 
 __all__ = ["AUDIO_RATE", "MediaStore", "atomic_write_bytes", "sha256_file", "video_key"]
@@ -71,6 +72,26 @@ class MediaStore(ConfigurableResource):
 
     root: str = Field(default_factory=data_root_default)
     max_duration_s: float = Field(default_factory=max_duration_default)
+    media_url: str = Field(default_factory=lambda: env_settings().media_url)
+
+    def _mirror(self) -> Mirror | None:
+        """The object-store mirror (``TIKTOK_MEDIA_URL``), or None for a local store."""
+        return mirror_for(self.media_url, self.root)
+
+    def publish(self, path: str | os.PathLike[str]) -> None:
+        """Upload a committed file or folder of the data folder to the mirror, if any."""
+        if (mirror := self._mirror()) is not None:
+            mirror.push(path)
+
+    def fetch(self, path: str | os.PathLike[str]) -> bool:
+        """Make ``path`` local from the mirror when it is missing; True when it exists."""
+        mirror = self._mirror()
+        return mirror.pull(path) if mirror is not None else Path(path).exists()
+
+    def _fetch_glob(self, folder: str, pattern: str) -> None:
+        if (mirror := self._mirror()) is not None and not list(self.path(folder).glob(pattern)):
+            for rel in mirror.glob(f"{folder}/{pattern}"):
+                mirror.pull(self.path(rel))
 
     def admit(self, path: str | os.PathLike[str]) -> VideoInfo:
         """Probe ``path`` and apply the store's limits; MediaError says why it is refused."""
@@ -140,6 +161,8 @@ class MediaStore(ConfigurableResource):
         if info is not None:  # the admission probe travels with the file
             record["probe"] = info.to_dict()
         atomic_write_bytes(self.path("incoming", f"{key}.json"), json.dumps(record).encode())
+        self.publish(dest)
+        self.publish(self.path("incoming", f"{key}.json"))
         return key, True
 
     def find_by_hash(self, sha256_hex: str) -> str | None:
@@ -147,6 +170,7 @@ class MediaStore(ConfigurableResource):
         non-empty file (a dangling link or an emptied file does not count as stored, so
         an upload of the same bytes is staged again rather than deleted)."""
         for folder in ("videos", "incoming"):
+            self._fetch_glob(folder, f"*-{sha256_hex[:10]}.*")  # stored by another machine
             for p in self.path(folder).glob(f"*-{sha256_hex[:10]}.*"):
                 if p.name.startswith(".") or p.suffix == ".json":
                     continue
@@ -156,17 +180,19 @@ class MediaStore(ConfigurableResource):
         return None
 
     def incoming_path(self, key: str) -> Path | None:
+        self._fetch_glob("incoming", f"{key}.*")
         found = [p for p in self.path("incoming").glob(f"{key}.*") if p.suffix != ".json"]
         return found[0] if found else None
 
     def video_path(self, key: str) -> Path | None:
+        self._fetch_glob("videos", f"{key}.*")
         found = [p for p in self.path("videos").glob(f"{key}.*") if p.suffix != ".json"]
         return found[0] if found else None
 
     def source_info(self, key: str) -> dict[str, Any]:
         for folder in ("incoming", "videos"):
             p = self.path(folder, f"{key}.json")
-            if p.exists():
+            if self.fetch(p):
                 return json.loads(p.read_text())
         return {}
 
@@ -211,10 +237,15 @@ class MediaStore(ConfigurableResource):
                 os.chmod(tmp, 0o444)
 
             atomic_write(dest, copy)
+            self.publish(dest)
             record = src.with_suffix(".json")
             if record.exists():
                 os.replace(record, self.path("videos", f"{key}.json"))
+                self.publish(self.path("videos", f"{key}.json"))
             src.unlink()
+            if (mirror := self._mirror()) is not None:  # kept: the staged copy is done
+                mirror.remove(src)
+                mirror.remove(record)
             stored = dest
         digest = sha256_file(stored)
         if not key.endswith(digest[:10]):
@@ -233,9 +264,11 @@ class MediaStore(ConfigurableResource):
         else:
             info = probe(path)
         atomic_write_bytes(self.metadata_path(key), json.dumps(info.to_dict()).encode())
+        self.publish(self.metadata_path(key))
         return info
 
     def metadata(self, key: str) -> dict[str, Any]:
+        self.fetch(self.metadata_path(key))
         return json.loads(self.metadata_path(key).read_text())
 
     def decode_frames(self, key: str, config: DecodeConfig) -> DecodeResult:
@@ -246,7 +279,9 @@ class MediaStore(ConfigurableResource):
         if path is None:
             raise FileNotFoundError(f"video {key} is not in the store; materialize video_file")
         with atomic_folder(self.frames_dir(key)) as tmp:
-            return decode_video(path, tmp, config)
+            result = decode_video(path, tmp, config)
+        self.publish(self.frames_dir(key))
+        return result
 
     def decode_audio_track(self, key: str) -> tuple[bool, int]:
         """Decode the audio of ``key`` once to mono float32 at ``AUDIO_RATE`` Hz in
@@ -267,12 +302,16 @@ class MediaStore(ConfigurableResource):
         atomic_write(out, save)
         info = {"has_audio": has_audio, "samples": len(arr), "sample_rate": AUDIO_RATE}
         atomic_write_bytes(out.with_suffix(".json"), json.dumps(info).encode())
+        self.publish(out)
+        self.publish(out.with_suffix(".json"))
         return has_audio, len(arr)
 
     def load_media(self, key: str) -> Media:
         """The decoded frames and audio of ``key`` as memory-mapped, read-only views (a
         new Media each call: nothing derived is kept in this process)."""
         fdir = self.frames_dir(key)
+        for part in (fdir, self.audio_path(key), self.audio_path(key).with_suffix(".json")):
+            self.fetch(part)
         if not (fdir / "manifest.json").exists():
             raise FileNotFoundError(f"{key}: no decoded frames; materialize segment_frames first")
         meta = self.metadata(key)
@@ -293,4 +332,27 @@ class MediaStore(ConfigurableResource):
 
     def signal_store(self) -> FileSignalStore:
         """Signal values beside the decode: ``signals/<key>/<signal>/<hash>.pkl``."""
-        return FileSignalStore(self.path("signals"))
+        return MirroredSignalStore(self.path("signals"), self._mirror())
+
+
+class MirroredSignalStore(FileSignalStore):
+    """The signal files, also on the media store's mirror: a value computed on one
+    machine is read, not recomputed, on another."""
+
+    def __init__(self, root: str | Path, mirror: Mirror | None) -> None:
+        super().__init__(root)
+        self.mirror = mirror
+
+    def get(self, video_id: str, name: str, key: str) -> Any | None:
+        if self.mirror is not None:
+            p = Path(self.path(video_id, name, key))
+            self.mirror.pull(p)
+            self.mirror.pull(p.with_suffix(".json"))
+        return super().get(video_id, name, key)
+
+    def put(self, video_id: str, name: str, key: str, value: Any, info: dict) -> None:
+        super().put(video_id, name, key, value, info)
+        if self.mirror is not None:
+            p = Path(self.path(video_id, name, key))
+            self.mirror.push(p)
+            self.mirror.push(p.with_suffix(".json"))

@@ -32,6 +32,8 @@ class Settings(_Base):
     """The deployment's settings; each field defaults to its environment variable."""
 
     data_root: str = _env("data_root")
+    parquet_url: str = _env("parquet_url")
+    media_url: str = _env("media_url")
     model_home: str = _env("model_home")
     weights: str = _env("weights")
     max_duration_s: float = _env("max_duration_s")

@@ -279,6 +279,8 @@ SLOW_FIRST = (
     "tests/dagster/test_soak.py",
     "tests/ui/test_browser.py",
     "tests/dagster/test_signals_pipeline.py",
+    "tests/dagster/test_materialize.py",
+    "tests/dagster/test_object_store.py",
     "tests/test_cli.py",
     "tests/corpus/test_real_corpus.py",
     "tests/dagster/test_failure_isolation.py",

@@ -40,12 +40,14 @@ def build_resources(
     root = data_root or settings.data_root
     return {
         "settings": settings,
-        "media_store": MediaStore(root=root, max_duration_s=settings.max_duration_s),
+        "media_store": MediaStore(
+            root=root, max_duration_s=settings.max_duration_s, media_url=settings.media_url
+        ),
         "model_store": ModelStore(
             model_home=settings.model_home, weights=weights or settings.weights
         ),
         "gpu": GpuResource(),
-        "io_manager": ParquetIOManager(root=str(Path(root) / "parquet")),
+        "io_manager": ParquetIOManager(root=settings.parquet_url or str(Path(root) / "parquet")),
     }
 
 

@@ -143,6 +143,7 @@ def build_intelligence_assets() -> list[AssetsDefinition]:
             path = write_report(
                 matrix, runs, media_store.path("reports", key), key, notes, keyframes
             )
+        media_store.publish(path.parent)  # the page and provenance.json, when mirrored
         progress(context, f"video_report: {path}")
         return MaterializeResult(
             metadata={
