@@ -281,6 +281,7 @@ SLOW_FIRST = (
     "tests/dagster/test_signals_pipeline.py",
     "tests/dagster/test_materialize.py",
     "tests/dagster/test_object_store.py",
+    "tests/dagster/test_celery.py",
     "tests/test_cli.py",
     "tests/corpus/test_real_corpus.py",
     "tests/dagster/test_failure_isolation.py",

@@ -37,6 +37,11 @@ def test_analyze_status_and_bad_file(isolated, small_clip, tmp_path):
         assert any(line.startswith(name) and " 6 " in line for line in text.splitlines()), name
     assert "stage4_fast" in out.stderr and "segment_frames" in out.stderr  # progress lines
 
+    # --once: the same bytes again, already analysed: nothing is run a second time
+    again = cli("analyze", str(small_clip), "--weights", "auto", "--once", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "(SUCCESS); nothing to do" in again.stdout and "Report:" not in again.stdout
+
     status = cli("status", env=env, cwd=tmp_path)
     assert status.returncode == 0 and "small-" in status.stdout
     assert "-" in status.stdout.splitlines()[1].split()[-1]  # nothing missing

@@ -57,11 +57,14 @@ def _failures(result: Any) -> list[str]:
     return out
 
 
-def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = None) -> int:
+def analyze(
+    path_or_url: str, *, weights: str | None = None, data: str | None = None, once: bool = False
+) -> int:
     """Materialize every asset of one video in-process against the configured instance.
     Returns the process exit code: 0 done, 1 a step failed, 2 the input cannot be analysed,
     3 (``EXIT_SKIPPED``) done with analyzers skipped because their real weights are missing
-    (weights policy ``real``; the summary says how to fetch each)."""
+    (weights policy ``real``; the summary says how to fetch each). ``once``: analyse the
+    video only when no worker sharing the instance has (``tiktok_assets.claim``)."""
     _setup_env(data)
     from dagster import materialize
 
@@ -109,17 +112,29 @@ def analyze(path_or_url: str, *, weights: str | None = None, data: str | None = 
     for s in skipped:
         print(f"skipping {s.analyzer}: {s.reason()}", file=sys.stderr)
     t0 = time.perf_counter()
+    run_args: dict[str, Any] = {
+        "selection": run_selection(skipped, [k for a in assets for k in a.keys]),
+        "run_config": {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        "tags": {"tiktok/source": src.name, "tiktok/entry": "cli"},
+    }
     with report_pool_waits(lambda msg: print(msg, file=sys.stderr, flush=True)):
-        result = materialize(
-            assets,
-            instance=instance,
-            partition_key=key,
-            resources=resources,
-            selection=run_selection(skipped, [k for a in assets for k in a.keys]),
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={"tiktok/source": src.name, "tiktok/entry": "cli"},
-        )
+        if once:  # claim the video's run id: another worker's run wins, nothing is redone
+            from tiktok_assets.claim import analyse_once
+
+            claim = analyse_once(instance, key, assets, resources, **run_args)
+            if not claim.ran:
+                print(f"{key}: analysed by run {claim.run_id} ({claim.status}); nothing to do")
+                return 0
+            result = claim.result
+        else:
+            result = materialize(
+                assets,
+                instance=instance,
+                partition_key=key,
+                resources=resources,
+                raise_on_error=False,
+                **run_args,
+            )
     wall = time.perf_counter() - t0
     rows = _summary(result)
     print(f"\n{'asset':<30}{'rows':>6}{'time s':>9}  weights")
@@ -359,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="infer no emotion, age or gender from faces (same as TIKTOK_FACE_ATTRIBUTES=0)",
     )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="skip the video when any worker sharing this instance has analysed it or is "
+        "analysing it (for several machines on one PostgreSQL instance)",
+    )
     sub.add_parser("status", help="videos and what is materialized")
     p = sub.add_parser("demo", help="analyze a generated sample video")
     p.add_argument("--weights", choices=["real", "random", "auto"], default="auto")
@@ -381,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "analyze":
         if args.no_face_attributes:
             os.environ["TIKTOK_FACE_ATTRIBUTES"] = "0"
-        return analyze(args.path, weights=args.weights, data=args.data)
+        return analyze(args.path, weights=args.weights, data=args.data, once=args.once)
     if args.cmd == "status":
         return status(args.data)
     if args.cmd == "demo":

@@ -175,6 +175,7 @@ def build_stage_asset(
         partitions_def=videos,
         can_subset=True,
         pool=POOL,
+        op_tags={"dagster-celery/queue": "gpu"},  # on Celery: the gpu workers run it
         config_schema={"analyzers": Field(Permissive(), is_required=False, default_value={})},
         description=f"{stage}: {', '.join([*signal_names, *by_name])} (holds the `{POOL}` pool slot)",
         check_specs=[

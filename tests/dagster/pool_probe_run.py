@@ -23,8 +23,9 @@ class PoolProbe(FrameAnalyzer):
     def analyze(self, media, config, signals):
         enter = time.time()
         time.sleep(float(os.environ.get("PROBE_SLEEP", "2.0")))
-        record = {"video": media.video_id, "enter": enter, "exit": time.time()}
-        with open(Path(sys.argv[3]), "a") as fh:
+        record = {"video": media.video_id, "enter": enter, "exit": time.time(),
+                  "worker": os.environ.get("PROBE_WORKER", "")}  # fmt: skip
+        with open(Path(os.environ.get("PROBE_LOG") or sys.argv[3]), "a") as fh:
             fh.write(json.dumps(record) + "\n")
         return self.table(media, [{"second": s, "x": s} for s in media.seconds()])
 

@@ -157,3 +157,81 @@ def test_a_run_split_across_two_machines_sharing_the_bucket(bucket, small_clip, 
             assert split.equals(pqio.read_table(one_machine, name, key)), name
     # a third machine finds the video by its bytes: the same upload is not analysed twice
     assert MediaStore(root=str(tmp_path / "c")).find_by_hash(key.rsplit("-", 1)[1]) == key
+
+
+@pytest.mark.postgres
+def test_two_workers_on_one_postgres_analyse_each_video_exactly_once(bucket, media_dir,
+                                                                     tmp_path, pg_env):  # fmt: skip
+    """Two run workers, each in its own working directory with its own Dagster home and
+    data folder, share one PostgreSQL instance and one bucket. Both are handed the same
+    two videos (in opposite orders) and start together: each video is analysed by
+    exactly one of them (the other is told who has it), the `gpu` pool limit of 1 holds
+    across the two (never two stage ops at once), and every table is in the bucket."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+    from dagster import DagsterInstance, RunsFilter
+
+    from analyzers.core.synth import Segment, make_clip
+    from tests.conftest import REPO, SMALL
+
+    clips = [make_clip(media_dir / f"claim{i}.mp4", [Segment(f"color=c={c}", 2.0)], size=SMALL)
+             for i, c in enumerate(("orange", "purple"))]  # fmt: skip
+    config = yaml.safe_load((REPO / "dagster_home" / "dagster.postgres.yaml").read_text())
+    config["concurrency"]["pools"]["default_limit"] = 1
+    go, log = tmp_path / "go", tmp_path / "probe.jsonl"
+    procs, ready = [], []
+    for w in range(2):
+        cwd = tmp_path / f"worker{w}"
+        (cwd / "home").mkdir(parents=True)
+        (cwd / "home" / "dagster.yaml").write_text(yaml.safe_dump(config))
+        env = {**os.environ, **pg_env, "DAGSTER_HOME": str(cwd / "home"), "PYTHONPATH": str(REPO),
+               "TIKTOK_GPU_SLOTS": "1", "TIKTOK_MEDIA_URL": f"{bucket}/claims/media",
+               "TIKTOK_PARQUET_URL": f"{bucket}/claims/parquet", "PROBE_LOG": str(log),
+               "PROBE_WORKER": str(w), "PROBE_SLEEP": "1.5"}  # fmt: skip
+        if w == 0:  # create the schema once, before two processes race to
+            with pytest.MonkeyPatch.context() as mp:
+                for k, v in {**pg_env, "DAGSTER_HOME": env["DAGSTER_HOME"]}.items():
+                    mp.setenv(k, v)
+                with DagsterInstance.get() as instance:
+                    instance.get_runs(limit=1)
+        ready.append(cwd / "ready")
+        order = clips if w == 0 else clips[::-1]
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tests.dagster.claim_worker", str(cwd / "data"),
+             str(cwd / "ready"), str(go), *map(str, order)],
+            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))  # fmt: skip
+    deadline = time.time() + 180
+    while not all(f.exists() for f in ready) and time.time() < deadline:
+        assert all(p.poll() is None for p in procs), [p.communicate()[1][-3000:] for p in procs]
+        time.sleep(0.05)
+    go.write_text("go")
+    outs = [p.communicate(timeout=400) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-3000:] for o in outs]
+    claims = [json.loads(line) for out, _ in outs for line in out.splitlines() if line]
+    assert len(claims) == 4  # each worker reports on both videos
+    by_video: dict[str, list[dict]] = {}
+    for c in claims:
+        by_video.setdefault(c["key"], []).append(c)
+    assert len(by_video) == 2
+    for seen in by_video.values():
+        assert sum(c["ran"] for c in seen) == 1, seen  # analysed by exactly one worker
+        assert len({c["run_id"] for c in seen}) == 1  # the other was pointed at that run
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted(r["video"] for r in records) == sorted(by_video)  # once each
+    a, b = sorted(records, key=lambda r: r["enter"])
+    assert b["enter"] >= a["exit"], records  # the pool limit held across the workers
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in {**pg_env, "DAGSTER_HOME": str(tmp_path / "worker0" / "home")}.items():
+            mp.setenv(k, v)
+        with DagsterInstance.get() as instance:
+            for key in by_video:
+                runs = instance.get_runs(RunsFilter(tags={"dagster/partition": key}))
+                assert len(runs) == 1 and runs[0].status.value == "SUCCESS", key
+    for key in by_video:
+        assert pqio.read_table(f"{bucket}/claims/parquet", "pool_probe", key).num_rows == 2
