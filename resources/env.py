@@ -16,6 +16,16 @@ VARIABLES: dict[str, tuple[str, Any, str]] = {
         "object store mirroring the data folder (s3://bucket/prefix): videos, decodes, "
         "signals and reports committed there too and fetched by any machine that lacks them",
     ),
+    "celery_broker": (
+        "TIKTOK_CELERY_BROKER",
+        "redis://127.0.0.1:6379/0",
+        "Celery broker of the Celery executor and workers (Redis or RabbitMQ URL)",
+    ),
+    "celery_backend": (
+        "TIKTOK_CELERY_BACKEND",
+        "",
+        "Celery result backend (default: the broker when it is Redis, else rpc://)",
+    ),
     "parquet_url": (
         "TIKTOK_PARQUET_URL",
         "",

@@ -34,6 +34,8 @@ class Settings(_Base):
     data_root: str = _env("data_root")
     parquet_url: str = _env("parquet_url")
     media_url: str = _env("media_url")
+    celery_broker: str = _env("celery_broker")
+    celery_backend: str = _env("celery_backend")
     model_home: str = _env("model_home")
     weights: str = _env("weights")
     max_duration_s: float = _env("max_duration_s")

@@ -25,6 +25,7 @@ from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 from kombu import Exchange, Queue
 
+from resources.settings import env_settings
 from tiktok_assets.definitions import all_assets, build_resources
 from tiktok_assets.partitions import videos
 
@@ -34,12 +35,12 @@ JOB = "analyze_video_celery"
 
 
 def broker() -> str:
-    return os.environ.get("TIKTOK_CELERY_BROKER") or "redis://127.0.0.1:6379/0"
+    return env_settings().celery_broker
 
 
 def backend() -> str:
     url = broker()
-    return os.environ.get("TIKTOK_CELERY_BACKEND") or (url if url.startswith("redis") else "rpc://")
+    return env_settings().celery_backend or (url if url.startswith("redis") else "rpc://")
 
 
 # the executor reads both from the environment when a run starts (not when this module
