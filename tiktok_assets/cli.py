@@ -320,11 +320,13 @@ def retention(video_id: str, csv_path: str, data: str | None = None) -> int:
     _setup_env(data)
     from analyzers.core.files import atomic_write_bytes
     from analyzers.multimodal.retention import attribute, read_retention_csv
+    from io_managers.parquet import read_table
     from tiktok_assets.report import RETENTION, rerender
 
     root = Path(_data_root())
-    matrix = root / "parquet" / "cross_analyzer_intelligence" / f"video_id={video_id}"
-    if not (matrix / "part-0.parquet").exists():
+    try:
+        matrix = read_table(root / "parquet", "cross_analyzer_intelligence", video_id)
+    except FileNotFoundError:
         print(f"{video_id}: no analysed video of that id under {root} (see `status`)")
         return 2
     try:
@@ -332,9 +334,7 @@ def retention(video_id: str, csv_path: str, data: str | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"cannot read retention: {exc}")
         return 2
-    import pyarrow.parquet as pq
-
-    rows = pq.read_table(matrix / "part-0.parquet", partitioning=None).to_pylist()
+    rows = matrix.to_pylist()
     table = attribute(rows, curve)
     out = root / "reports" / video_id
     out.mkdir(parents=True, exist_ok=True)
@@ -358,7 +358,7 @@ def retention(video_id: str, csv_path: str, data: str | None = None) -> int:
     for r in drops:
         print(f"  second {r['second']}: -{r['drop_pp']:.1f} points; {r['cause']}")
     print(f"table: {out / 'retention.csv'}")
-    print(f"report: {rerender(root, video_id)}")
+    print(f"report: {rerender(root, video_id, matrix=matrix)}")
     return 0
 
 

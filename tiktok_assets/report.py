@@ -559,15 +559,20 @@ def media_keyframes(media: Any, height: int = 160) -> KeyFrames:
     return picture
 
 
-def rerender(data_root: Path, key: str, retention: list[dict[str, Any]] | None = None) -> Path:
-    """Render ``reports/<key>/index.html`` again from the stored matrix, the runs kept in
-    ``provenance.json`` and the decoded frames (when still stored)."""
-    import pyarrow.parquet as pq
-
+def rerender(
+    data_root: Path,
+    key: str,
+    retention: list[dict[str, Any]] | None = None,
+    matrix: pa.Table | None = None,
+) -> Path:
+    """Render ``reports/<key>/index.html`` again from the stored matrix (or ``matrix``, when
+    the caller has it already), the runs kept in ``provenance.json`` and the decoded
+    frames (when still stored)."""
+    from io_managers.parquet import read_table
     from resources.media_store import MediaStore
 
-    part = data_root / "parquet" / "cross_analyzer_intelligence" / f"video_id={key}"
-    matrix = pq.read_table(part / "part-0.parquet", partitioning=None)
+    if matrix is None:
+        matrix = read_table(data_root / "parquet", "cross_analyzer_intelligence", key)
     out = data_root / "reports" / key
     saved = json.loads((out / PROVENANCE).read_text()) if (out / PROVENANCE).exists() else {}
     try:
