@@ -395,6 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("video_id")
     p.add_argument("csv", help="per-second retention as the platform exports it")
+    p = sub.add_parser(
+        "k8s", help="Kubernetes: print the Jobs a run makes under Helm values, validated"
+    )
+    p.add_argument("action", choices=["render"])
+    p.add_argument("-f", "--values", help="Helm values file (default deploy/helm/values.yaml)")
     p = sub.add_parser("serve", help="REST API (POST /analyze, GET /health)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8003)
@@ -424,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
         return shell(connect(Path(_data_root()) / "parquet"), args.query)
     if args.cmd == "retention":
         return retention(args.video_id, args.csv, args.data)
+    if args.cmd == "k8s":
+        from tiktok_assets.k8s import main as k8s_main
+
+        return k8s_main(args.values)
     if args.cmd == "serve":
         _setup_env(args.data)
         from tiktok_assets.api import serve

@@ -130,6 +130,27 @@ def contract_check(cls: type[Analyzer], table: pa.Table, n_seconds: int) -> Asse
     )
 
 
+# Where a stage step runs on each multi-machine executor: on Celery the `gpu` queue's
+# workers; on Kubernetes (k8s_job_executor) a pod asking for one GPU, tolerating the GPU
+# nodes' taint. Every other step asks for no GPU. Override per deployment through the
+# executor's `per_step_k8s_config` (see deploy/helm/values.yaml and docs/deploy.md).
+GPU_STEP_K8S_CONFIG: dict[str, Any] = {
+    "container_config": {
+        "resources": {
+            "requests": {"cpu": "4", "memory": "24Gi", "nvidia.com/gpu": "1"},
+            "limits": {"memory": "48Gi", "nvidia.com/gpu": "1"},
+        }
+    },
+    "pod_spec_config": {
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    },
+}
+STAGE_OP_TAGS: dict[str, Any] = {
+    "dagster-celery/queue": "gpu",
+    "dagster-k8s/config": GPU_STEP_K8S_CONFIG,
+}
+
+
 def build_stage_asset(
     stage: str,
     classes: list[type[Analyzer]],
@@ -175,7 +196,7 @@ def build_stage_asset(
         partitions_def=videos,
         can_subset=True,
         pool=POOL,
-        op_tags={"dagster-celery/queue": "gpu"},  # on Celery: the gpu workers run it
+        op_tags=STAGE_OP_TAGS,
         config_schema={"analyzers": Field(Permissive(), is_required=False, default_value={})},
         description=f"{stage}: {', '.join([*signal_names, *by_name])} (holds the `{POOL}` pool slot)",
         check_specs=[
