@@ -71,6 +71,14 @@ def size_bytes(url: str | os.PathLike[str]) -> int:
     return int(fs.size(path))
 
 
+def read_bytes(url: str | os.PathLike[str]) -> bytes:
+    """The stored bytes of one file, from a path or an object-store URL."""
+    if not is_remote(url):
+        return Path(url).read_bytes()
+    fs, path = _fs(str(url))
+    return bytes(fs.cat_file(path))
+
+
 def read_parquet(url: str | os.PathLike[str]) -> pa.Table:
     """One Parquet file from a path or an object-store URL (no hive columns added)."""
     if not is_remote(url):

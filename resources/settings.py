@@ -61,6 +61,11 @@ class Settings(_Base):
     min_free_gb: float = _env("min_free_gb")
     progress: bool = _env("progress")
 
+    def parquet_root(self, data_root: str | Path | None = None) -> str:
+        """Where the Parquet tables live: the bucket (``TIKTOK_PARQUET_URL``) when set, else
+        the ``parquet`` folder of ``data_root`` (default: this deployment's data folder)."""
+        return self.parquet_url or str(Path(data_root or self.data_root) / "parquet")
+
     def _file(self) -> dict[str, Any]:
         if not self.analyzer_config:
             return {}

@@ -412,21 +412,26 @@ def results(
 ) -> Any:
     """One asset's table for a video (default the joined per-second matrix): JSON rows,
     or the Parquet file itself (``format=parquet``)."""
-    import pyarrow.parquet as pq
+    from io_managers.parquet import exists, partition_url, read_bytes, read_parquet
+    from resources.settings import env_settings
 
-    from io_managers.parquet import partition_path
-
-    path = partition_path(_store().path("parquet"), asset, video_id)
-    if not path.is_file():
+    # the local data folder, or the bucket of a multi-machine deployment
+    url = partition_url(env_settings().parquet_root(_store().root), asset, video_id)
+    if not exists(url):
         return _problem(404, f"no {asset} table for video {video_id}")
     if format == "parquet":
-        return FileResponse(
-            path,
+        if Path(url).is_file():
+            return FileResponse(
+                url,
+                media_type="application/vnd.apache.parquet",
+                filename=f"{asset}-{video_id}.parquet",
+            )
+        return Response(
+            read_bytes(url),
             media_type="application/vnd.apache.parquet",
-            filename=f"{asset}-{video_id}.parquet",
+            headers={"Content-Disposition": f'attachment; filename="{asset}-{video_id}.parquet"'},
         )
-    table = pq.read_table(path, partitioning=None)
-    return JSONResponse(_jsonable(table.to_pylist()))
+    return JSONResponse(_jsonable(read_parquet(url).to_pylist()))
 
 
 def _jsonable(value: Any) -> Any:

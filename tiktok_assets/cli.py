@@ -22,6 +22,13 @@ def _data_root() -> str:
     return env_settings().data_root
 
 
+def _parquet_root() -> str:
+    """The tables: the bucket (``TIKTOK_PARQUET_URL``) when set, else ``<data>/parquet``."""
+    from resources.settings import env_settings
+
+    return env_settings().parquet_root()
+
+
 def _setup_env(data: str | None) -> None:
     """DAGSTER_HOME (default ./dagster_home) with the project's instance settings (gpu pool,
     run monitoring) when it has none yet; TIKTOK_DATA (default ./data)."""
@@ -325,7 +332,7 @@ def retention(video_id: str, csv_path: str, data: str | None = None) -> int:
 
     root = Path(_data_root())
     try:
-        matrix = read_table(root / "parquet", "cross_analyzer_intelligence", video_id)
+        matrix = read_table(_parquet_root(), "cross_analyzer_intelligence", video_id)
     except FileNotFoundError:
         print(f"{video_id}: no analysed video of that id under {root} (see `status`)")
         return 2
@@ -424,9 +431,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "sql":
         _setup_env(args.data)
+        from resources.settings import env_settings
         from tiktok_assets.sql import connect, shell
 
-        return shell(connect(Path(_data_root()) / "parquet"), args.query)
+        return shell(connect(env_settings().parquet_root()), args.query)
     if args.cmd == "retention":
         return retention(args.video_id, args.csv, args.data)
     if args.cmd == "k8s":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dagster import AssetsDefinition, Definitions, in_process_executor
 
 from io_managers.parquet import ParquetIOManager
@@ -47,7 +45,7 @@ def build_resources(
             model_home=settings.model_home, weights=weights or settings.weights
         ),
         "gpu": GpuResource(),
-        "io_manager": ParquetIOManager(root=settings.parquet_url or str(Path(root) / "parquet")),
+        "io_manager": ParquetIOManager(root=settings.parquet_root(root)),
     }
 
 

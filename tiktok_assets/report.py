@@ -570,9 +570,11 @@ def rerender(
     frames (when still stored)."""
     from io_managers.parquet import read_table
     from resources.media_store import MediaStore
+    from resources.settings import env_settings
 
     if matrix is None:
-        matrix = read_table(data_root / "parquet", "cross_analyzer_intelligence", key)
+        root = env_settings().parquet_root(data_root)
+        matrix = read_table(root, "cross_analyzer_intelligence", key)
     out = data_root / "reports" / key
     saved = json.loads((out / PROVENANCE).read_text()) if (out / PROVENANCE).exists() else {}
     try:

@@ -29,16 +29,39 @@ MATRIX = "cross_analyzer_intelligence"
 
 def connect(parquet_root: str | Path) -> Any:
     """An in-memory DuckDB connection with a view per table folder under
-    ``parquet_root`` (hive-partitioned by video_id) and ``matrix``."""
+    ``parquet_root`` (hive-partitioned by video_id) and ``matrix``. ``parquet_root`` is a
+    local folder or a bucket URL (``s3://bucket/prefix``, the ``TIKTOK_PARQUET_URL`` of a
+    multi-machine deployment): DuckDB then reads through the same fsspec filesystem the
+    pipeline writes with (``register_filesystem``; no DuckDB extension to download)."""
     import duckdb
 
+    from io_managers.parquet import is_remote
+
     con = duckdb.connect()
-    root = Path(parquet_root)
-    for folder in sorted(p for p in root.glob("*") if p.is_dir()):
-        if not any(folder.glob("video_id=*/*.parquet")):
-            continue
-        glob = str(folder / "video_id=*" / "*.parquet").replace("'", "''")
-        name = "matrix" if folder.name == MATRIX else folder.name
+    if is_remote(parquet_root):
+        import fsspec
+
+        fs, base = fsspec.core.url_to_fs(str(parquet_root))
+        con.register_filesystem(fs)
+        scheme = str(parquet_root).split("://", 1)[0]
+        folders = sorted(
+            p.rsplit("/", 1)[-1] for p in fs.ls(base, detail=False) if fs.isdir(p)
+        ) if fs.exists(base) else []  # fmt: skip
+        tables = [
+            (name, f"{scheme}://{base}/{name}/video_id=*/*.parquet")
+            for name in folders
+            if fs.glob(f"{base}/{name}/video_id=*/*.parquet")
+        ]
+    else:
+        root = Path(parquet_root)
+        tables = [
+            (folder.name, str(folder / "video_id=*" / "*.parquet"))
+            for folder in sorted(p for p in root.glob("*") if p.is_dir())
+            if any(folder.glob("video_id=*/*.parquet"))
+        ]
+    for folder, glob in tables:
+        name = "matrix" if folder == MATRIX else folder
+        glob = glob.replace("'", "''")
         con.sql(
             f"create view \"{name}\" as select * from read_parquet('{glob}', "
             "hive_partitioning=true, union_by_name=true)"

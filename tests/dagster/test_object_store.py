@@ -4,6 +4,7 @@ deployment reaches its bucket (``AWS_ENDPOINT_URL`` and keys in the environment)
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 
@@ -103,6 +104,33 @@ def test_a_whole_pipeline_run_with_its_tables_in_the_bucket(bucket, small_clip, 
     assert cut_at == pytest.approx([3.0], abs=1 / 30)  # the clip's one cut
     assert not list((tmp_path / "data" / "parquet").rglob("*.parquet"))
     assert (tmp_path / "data" / "reports" / key / "index.html").exists()
+
+    # and what analysts and the API read comes from the bucket too
+    import io
+
+    import pyarrow.parquet as pq
+
+    from tiktok_assets import api, cli
+    from tiktok_assets.sql import connect
+
+    con = connect(root)
+    assert con.sql("select count(*), min(second), max(second) from matrix").fetchall() == [
+        (6, 0, 5)
+    ]
+    assert con.sql("select sum(cut_analysis__cuts) from matrix").fetchall() == [(1,)]
+    assert set(all_analyzers()) <= {
+        r[0] for r in con.sql("select view_name from duckdb_views()").fetchall()
+    }
+    monkeypatch.setenv("TIKTOK_DATA", str(tmp_path / "data"))
+    rows = json.loads(api.results(key, "speech_rate", "json").body)
+    assert [r["second"] for r in rows] == list(range(6))
+    raw = api.results(key, "cross_analyzer_intelligence", "parquet").body
+    assert pq.read_table(io.BytesIO(raw)).equals(matrix)
+    assert api.results(key, "no_such_asset", "json").status_code == 404
+    csv = tmp_path / "retention.csv"
+    csv.write_text("second,retention\n" + "".join(f"{s},{100 - 2 * s}\n" for s in range(6)))
+    assert cli.main(["--data", str(tmp_path / "data"), "retention", key, str(csv)]) == 0
+    assert (tmp_path / "data" / "reports" / key / "retention.json").exists()
 
 
 def test_a_run_split_across_two_machines_sharing_the_bucket(bucket, small_clip, tmp_path,
