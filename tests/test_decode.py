@@ -9,7 +9,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from analyzers.core.decode import DecodeConfig, MediaError, decode_audio, decode_video, probe
+from analyzers.core.decode import (
+    DecodeConfig,
+    MediaError,
+    decode_audio,
+    decode_video,
+    probe,
+    scale_threads,
+)
 from analyzers.core.synth import Segment, make_clip
 from tests.conftest import SMALL, ffmpeg
 
@@ -184,3 +191,16 @@ def test_a_corrupt_middle_is_skipped_not_the_rest(tmp_path):
     level = [float(np.sqrt(np.mean(audio[i * 16000 : (i + 1) * 16000] ** 2))) for i in range(8)]
     # the tone (lavfi sine: amplitude 1/8, RMS 0.088) on both sides of the damage
     assert level[0] > 0.08 and level[7] > 0.08
+
+
+def test_scaling_threads_change_nothing_but_speed(small_clip, tmp_path):
+    """Frames are scaled on a pool of threads (issue 17: one thread was the decode's
+    bottleneck on a many-core GPU host) and written in decode order: 1 and 4 threads give
+    byte-identical frame arrays, indexes and manifests."""
+    one = decode_video(small_clip, tmp_path / "one", DecodeConfig(), threads=1)
+    four = decode_video(small_clip, tmp_path / "four", DecodeConfig(), threads=4)
+    assert one == four
+    for name in ("frames.npy", "lowres.npy", "index.parquet", "lowres_index.parquet",
+                 "manifest.json"):  # fmt: skip
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "four" / name).read_bytes()
+    assert 1 <= scale_threads() <= 4

@@ -95,3 +95,39 @@ def test_forced_language_applies_to_every_second(bilingual, model_store):
     media, _ = bilingual
     rows = analyze_with(SpeechTranscription, media, model_store, {"transcript": {"language": "de"}})
     assert {r["language"] for r in rows} == {"de"}
+
+
+def test_random_weights_decode_a_fixed_number_of_tokens_per_window():
+    """Benchmarks with random weights (issue 17): ``random_tokens = N`` makes each 30 s
+    window decode exactly N tokens (end of text suppressed), so random weights cost what
+    real speech does; without it a window stops after at most 8. Counted as calls of the
+    decoder on 40 s of noise (two windows), random weights of the real base architecture."""
+    import numpy as np
+
+    from analyzers.signals.transcript import DIMS, TranscriptConfig, _openai_model, _transcribe_once
+
+    model = _openai_model(None, "base", "cpu")
+    calls = [0]
+    forward = model.decoder.forward
+
+    def counted(*a, **k):
+        calls[0] += 1
+        return forward(*a, **k)
+
+    model.decoder.forward = counted
+    audio = (0.1 * np.random.default_rng(0).standard_normal(16000 * 40)).astype(np.float32)
+    seen = {}
+    for n in (0, 40):
+        calls[0] = 0
+        _transcribe_once(model, audio, "en", TranscriptConfig(random_tokens=n), "cpu", "random")
+        seen[n] = calls[0]
+    # two windows; besides the decode steps each window makes at most one more decoder
+    # pass (the word-timestamp alignment)
+    assert 2 * 40 <= seen[40] <= 2 * 40 + 2
+    assert seen[0] <= 2 * 8 + 2
+    # large-v3-turbo is large-v3's encoder with a 4-layer decoder
+    turbo, large = DIMS["large-v3-turbo"], DIMS["large-v3"]
+    assert turbo["n_text_layer"] == 4
+    assert {k: v for k, v in turbo.items() if k != "n_text_layer"} == {
+        k: v for k, v in large.items() if k != "n_text_layer"
+    }

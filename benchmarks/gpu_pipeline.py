@@ -1,0 +1,465 @@
+"""The whole pipeline on one GPU (issue 17): every registered analyzer on a generated 60 s
+1080x1920 30 fps clip with speech under music, once and for N videos, with the models of
+the pipeline's defaults plus the quality models (Whisper large-v3-turbo, Qwen2-VL-2B).
+
+What one video costs is what a pipeline run pays: decode once (``decode_media``: frames
+sampled and scaled, audio resampled), then every analyzer through the pipeline's runner in
+stage order, each signal made once by its first reader. Random weights of the real
+architectures stand in where real ones are absent (the GPU machine can fetch none) and
+generation lengths are fixed so they cost what real ones do (Qwen2-VL: 32 new tokens a
+window; Whisper: ``random_tokens`` a 30 s window, end of text suppressed).
+
+Modes (one JSON line per video and one summary line each):
+
+- ``run CLIP --n N --workers W``: W **warm workers** (processes), each keeping its models
+  in a ``ModelCache`` across the videos it takes from a shared queue and decoding its next
+  video on a thread while the current one is analysed: the pipeline's warm run workers
+  (``tiktok_assets/workers.py``, ``TIKTOK_KEEP_MODELS``) without Dagster around them.
+- ``per-process CLIP --n N --workers W``: **one process per video** (imports, model loads,
+  decode, analysis, exit), W at a time: what a run launcher that starts a process per run
+  pays.
+- ``make-clip OUT``: writes the clip (needs ffmpeg and espeak-ng: run it here, carry the
+  file to the GPU machine, which has neither).
+
+    python benchmarks/gpu_pipeline.py make-clip benchmarks/out/clip60.mp4
+    python3 benchmarks/gpu_pipeline.py run CLIP --device cuda --model-home /tmp/mh --n 1
+    python3 benchmarks/gpu_pipeline.py run CLIP --device cuda --model-home /tmp/mh --n 20 --workers 2
+    python3 benchmarks/gpu_pipeline.py per-process CLIP --device cuda --model-home /tmp/mh --n 4 --workers 2
+
+Set-up on the GPU machine: ``scripts/gpu_bench_setup.sh`` (wheels carried, see there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+# the quality models and fixed generation lengths (the rest: the shipped defaults)
+OVERRIDES: dict[str, dict[str, Any]] = {
+    "transcript": {"model_size": "large-v3-turbo", "random_tokens": 100},
+    "qwen2_vl_temporal": {"max_new_tokens": 32, "min_new_tokens": 32},
+}
+SENTENCES = [
+    "Here are three kitchen hacks you need to try today.",
+    "First, freeze your herbs in olive oil so they never go bad.",
+    "Second, use a spoon to peel ginger in seconds.",
+    "Third, put a wooden spoon over the pot so it never boils over.",
+    "Which one will you try first? Tell me in the comments.",
+    "Follow for part two, where I show you the best one yet.",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# the clip
+
+
+def make_clip(out: Path, seconds: int = 60) -> Path:
+    """60 s, 1080x1920, 30 fps H.264: 20 shots of 3 s (test patterns, fractals, a textured
+    still with a caption, the astronaut portrait), spoken sentences over a 120 BPM click
+    track with a tone, as an edited short."""
+    import numpy as np
+
+    from analyzers.core.synth import Segment, click_track, speech_track, texture_image, write_wav
+    from analyzers.core.synth import make_clip as encode
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="clip-"))
+    tex = texture_image(work / "tex.png", (1080, 1920))
+    portrait = work / "astronaut.png"
+    try:
+        import cv2
+        from skimage import data
+
+        cv2.imwrite(str(portrait), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    except ImportError:
+        portrait = tex
+    font = "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf"
+    caption = (
+        f"drawtext=fontfile={font}:text='TIP %d':fontsize=96:fontcolor=white:"
+        "borderw=6:x=(w-tw)/2:y=h*0.7"
+    )
+    shots = []
+    for i in range(seconds // 3):
+        kind = i % 5
+        if kind == 0:
+            shots.append(Segment(f"image={portrait}", 3.0, vf="scale=1080:1920,setsar=1"))
+        elif kind == 1:
+            shots.append(Segment(f"image={tex}", 3.0, vf=caption % (i // 5 + 1)))
+        elif kind == 2:
+            shots.append(Segment("testsrc2", 3.0))
+        elif kind == 3:
+            shots.append(Segment("mandelbrot", 3.0))
+        else:
+            shots.append(Segment("smptebars", 3.0))
+    sr = 44_100
+    speech = speech_track(SENTENCES * 2, gap=1.2, seconds=seconds, sr=sr)
+    t = np.arange(seconds * sr) / sr
+    music = 0.25 * click_track(120, seconds, sr) + 0.05 * np.sin(2 * np.pi * 220 * t)
+    wav = write_wav(work / "audio.wav", (0.8 * speech.audio + music).astype(np.float32), sr)
+    # crf 28: about the 2.5 Mbit/s of an uploaded short (PERFORMANCE.md)
+    return encode(out, shots, size=(1080, 1920), fps=30, audio=wav, crf=28)
+
+
+# ---------------------------------------------------------------------------------------
+# one worker
+
+
+class _HomeStore:
+    """Weights policy auto over a model home without Dagster: real where present."""
+
+    def __init__(self, home: str | None) -> None:
+        self.home = Path(home) if home else None
+
+    def resolve(self, spec: Any) -> tuple[str | None, str]:
+        if self.home is not None and (self.home / spec.relpath).exists():
+            return str(self.home / spec.relpath), "real"
+        return None, "random"
+
+    def is_present(self, spec: Any) -> bool:
+        return self.resolve(spec)[1] == "real"
+
+
+def _timed_cache() -> Any:
+    """A worker's ModelCache that also adds up the seconds spent loading models."""
+    from analyzers.core.models import ModelCache
+
+    class TimedCache(ModelCache):
+        load_s = 0.0
+        loads: list[str] = []
+
+        def get(self, key: Any, factory: Any) -> Any:
+            def timed() -> Any:
+                t0 = time.perf_counter()
+                try:
+                    return factory()
+                finally:
+                    TimedCache.load_s += time.perf_counter() - t0
+                    TimedCache.loads.append(str(key)[:60])
+
+            return super().get(key, timed)
+
+    return TimedCache()
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def analyse(media: Any, models: Any, device: str, overrides: dict) -> dict[str, Any]:
+    """Every analyzer on ``media`` in stage order; per stage wall time and peak GPU
+    memory of this process, per analyzer wall time, per signal wall time."""
+    from analyzers.core.registry import by_stage
+    from analyzers.core.runner import Runner
+
+    cuda = device.startswith("cuda")
+    if cuda:
+        import torch
+    runner = Runner(media, models, overrides)
+    stages: dict[str, Any] = {}
+    analyzers: dict[str, float] = {}
+    weights: dict[str, str] = {}
+    t_all = time.perf_counter()
+    for stage, classes in by_stage().items():
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        for cls in classes:
+            t = time.perf_counter()
+            out = runner.run(cls)
+            _sync(device)
+            analyzers[cls.name] = round(time.perf_counter() - t, 3)
+            weights[cls.name] = out.meta["weights_mode"]
+        stages[stage] = {
+            "wall_s": round(time.perf_counter() - t0, 3),
+            "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None,
+        }
+    return {
+        "analyze_s": round(time.perf_counter() - t_all, 3),
+        "stages": stages,
+        "analyzers": analyzers,
+        "signals": {n: i["wall_time_s"] for n, i in runner.signal_info.items()},
+        "weights": weights,
+    }
+
+
+def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
+    """Take videos from ``jobs`` until None; decode the next one on a thread while the
+    current one is analysed; keep every model loaded (one ModelCache) throughout."""
+    from analyzers.core.decode import decode_media
+    from analyzers.core.models import Models
+    from analyzers.core.registry import discover
+
+    t_start = time.perf_counter()
+    discover()
+    device, clip = args["device"], args["clip"]
+    store = _HomeStore(args.get("model_home"))
+    cache = _timed_cache()
+    work = Path(tempfile.mkdtemp(prefix=f"gpu-bench-{wid}-"))
+
+    def fetch() -> tuple[str, Any, float] | None:
+        vid = jobs.get()
+        if vid is None:
+            return None
+        t0 = time.perf_counter()
+        media = decode_media(clip, work / vid, video_id=vid)
+        return vid, media, time.perf_counter() - t0
+
+    imports_s = time.perf_counter() - t_start
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        nxt = pool.submit(fetch)
+        first = True
+        while True:
+            t_wait = time.perf_counter()
+            got = nxt.result()
+            waited = time.perf_counter() - t_wait
+            if got is None:
+                break
+            vid, media, decode_s = got
+            if args.get("prefetch", True):
+                nxt = pool.submit(fetch)  # the next decode overlaps this analysis
+            loads_before = cache.load_s
+            t0 = time.perf_counter()
+            with Models(store, device, cache) as models:
+                line = analyse(media, models, device, args["overrides"])
+            line.update(
+                video=vid,
+                worker=wid,
+                pid=os.getpid(),
+                decode_s=round(decode_s, 3),
+                waited_for_decode_s=round(waited, 3),
+                wall_s=round(time.perf_counter() - t0, 3),
+                model_load_s=round(cache.load_s - loads_before, 3),
+                imports_s=round(imports_s, 3) if first else 0.0,
+                duration_s=media.duration_s,
+                done_at=time.time(),
+            )
+            first = False
+            results.put(line)
+            if not args.get("prefetch", True):
+                nxt = pool.submit(fetch)
+            import shutil
+
+            shutil.rmtree(work / vid, ignore_errors=True)
+    results.put({"worker_done": wid, "model_load_s": round(cache.load_s, 3),
+                 "models": len(cache.loads)})  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# GPU sampling
+
+
+class NvmlSampler:
+    """GPU utilization (%) and memory used (GB) of device 0, sampled every ``period`` s."""
+
+    def __init__(self, period: float = 0.1) -> None:
+        self.period = period
+        self.util: list[int] = []
+        self.mem: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        except Exception:
+            return
+        while not self._stop.is_set():
+            self.util.append(pynvml.nvmlDeviceGetUtilizationRates(h).gpu)
+            self.mem.append(pynvml.nvmlDeviceGetMemoryInfo(h).used / 1e9)
+            time.sleep(self.period)
+
+    def __enter__(self) -> NvmlSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def summary(self) -> dict[str, Any]:
+        if not self.util:
+            return {"gpu_util_mean_pct": None, "gpu_mem_peak_gb": None}
+        return {
+            "gpu_util_mean_pct": round(sum(self.util) / len(self.util), 1),
+            "gpu_util_busy_share": round(sum(u > 0 for u in self.util) / len(self.util), 3),
+            "gpu_mem_peak_gb": round(max(self.mem), 2),
+            "gpu_samples": len(self.util),
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# modes
+
+
+def _emit(line: dict, out: Path | None) -> None:
+    print(json.dumps(line), flush=True)
+    if out is not None:
+        with out.open("a") as f:
+            f.write(json.dumps(line) + "\n")
+
+
+def run_warm(args: argparse.Namespace) -> dict[str, Any]:
+    """N videos through W warm worker processes (spawned: a clean CUDA context each)."""
+    ctx = mp.get_context("spawn")
+    jobs, results = ctx.Queue(), ctx.Queue()
+    for i in range(args.n):
+        jobs.put(f"bench-{i:03d}")
+    for _ in range(args.workers):
+        jobs.put(None)
+    conf = {
+        "device": args.device,
+        "clip": str(args.clip),
+        "model_home": args.model_home,
+        "overrides": OVERRIDES,
+        "prefetch": not args.no_prefetch,
+    }
+    out = Path(args.out) if args.out else None
+    t0 = time.perf_counter()
+    start = time.time()
+    with NvmlSampler() as sampler:
+        procs = [
+            ctx.Process(target=worker, args=(w, conf, jobs, results)) for w in range(args.workers)
+        ]
+        for p in procs:
+            p.start()
+        lines, done = [], []
+        while len(done) < args.workers:
+            line = results.get()
+            if "worker_done" in line:
+                done.append(line)
+                continue
+            line["mode"] = "warm"
+            line["since_start_s"] = round(line.pop("done_at") - start, 3)
+            lines.append(line)
+            _emit(line, out)
+        for p in procs:
+            p.join()
+    total = time.perf_counter() - t0
+    return _summary("warm workers", args, lines, total, sampler, done)
+
+
+def run_per_process(args: argparse.Namespace) -> dict[str, Any]:
+    """N videos, one fresh process each (this script's ``run --n 1``), W at a time."""
+    out = Path(args.out) if args.out else None
+    base = [sys.executable, __file__, "run", str(args.clip), "--device", args.device,
+            "--n", "1", "--workers", "1", "--quiet", "--whisper", args.whisper]  # fmt: skip
+    if args.model_home:
+        base += ["--model-home", args.model_home]
+    lines: list[dict] = []
+    t0 = time.perf_counter()
+    start = time.time()
+    with NvmlSampler() as sampler:
+        pending = list(range(args.n))
+        running: list[tuple[subprocess.Popen, float]] = []
+        while pending or running:
+            while pending and len(running) < args.workers:
+                pending.pop(0)
+                running.append((subprocess.Popen(base, stdout=subprocess.PIPE, text=True),
+                                time.perf_counter()))  # fmt: skip
+            for p, t_started in list(running):
+                if p.poll() is None:
+                    continue
+                running.remove((p, t_started))
+                got = [json.loads(x) for x in p.stdout.read().splitlines() if x.startswith("{")]
+                video = next((x for x in got if "video" in x), {"error": p.returncode})
+                video.update(mode="per-process", process_wall_s=round(time.perf_counter() - t_started, 3),
+                             since_start_s=round(time.time() - start, 3))  # fmt: skip
+                video.pop("done_at", None)
+                lines.append(video)
+                _emit(video, out)
+            time.sleep(0.05)
+    total = time.perf_counter() - t0
+    return _summary("one process per video", args, lines, total, sampler, [])
+
+
+def _summary(mode: str, args: argparse.Namespace, lines: list[dict], total: float,
+             sampler: NvmlSampler, done: list[dict]) -> dict[str, Any]:  # fmt: skip
+    ok = [x for x in lines if "analyze_s" in x]
+    dur = ok[0]["duration_s"] if ok else 60.0
+    steady = ok[args.workers :] or ok  # past each worker's first (cold) video
+    mean = lambda xs: round(sum(xs) / len(xs), 3) if xs else None  # noqa: E731
+    info: dict[str, Any] = {
+        "summary": mode,
+        "n": args.n,
+        "workers": args.workers,
+        "ok": len(ok),
+        "total_wall_s": round(total, 2),
+        "videos_per_hour": round(len(ok) / total * 3600, 1) if total else None,
+        "video_s": dur,
+        "first_video_wall_s": ok[0].get("process_wall_s", ok[0]["wall_s"]) if ok else None,
+        "steady_analyze_s": mean([x["analyze_s"] for x in steady]),
+        "steady_x_realtime": round(dur / mean([x["analyze_s"] for x in steady]), 1) if steady else None,
+        "decode_s_mean": mean([x["decode_s"] for x in ok]),
+        "waited_for_decode_s_mean": mean([x.get("waited_for_decode_s", 0) for x in ok]),
+        "model_load_s_total": round(sum(d["model_load_s"] for d in done), 2) if done
+        else round(sum(x.get("model_load_s", 0) for x in ok), 2),
+        "stage_peak_gpu_gb": {s: max(x["stages"][s]["peak_gpu_gb"] or 0 for x in ok)
+                              for s in (ok[0]["stages"] if ok else {})},
+        "device": args.device,
+        "gpu": _gpu_name(args.device),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
+    }  # fmt: skip
+    info.update(sampler.summary())
+    return info
+
+
+def _gpu_name(device: str) -> str | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.get_device_name(0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("make-clip")
+    p.add_argument("out")
+    p.add_argument("--seconds", type=int, default=60)
+    for name in ("run", "per-process"):
+        p = sub.add_parser(name)
+        p.add_argument("clip")
+        p.add_argument("--device", default="cuda")
+        p.add_argument("--model-home")
+        p.add_argument("--n", type=int, default=1)
+        p.add_argument("--workers", type=int, default=1)
+        p.add_argument("--no-prefetch", action="store_true")
+        p.add_argument("--whisper", default=OVERRIDES["transcript"]["model_size"])
+        p.add_argument("--quiet", action="store_true", help="no summary line")
+        p.add_argument("--out", help="append the JSON lines to this file too")
+    args = ap.parse_args()
+    if args.cmd == "make-clip":
+        print(make_clip(Path(args.out), args.seconds))
+        return
+    OVERRIDES["transcript"]["model_size"] = args.whisper
+    summary = run_warm(args) if args.cmd == "run" else run_per_process(args)
+    if not args.quiet:
+        _emit(summary, Path(args.out) if args.out else None)
+
+
+if __name__ == "__main__":
+    main()
