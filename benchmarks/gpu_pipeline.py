@@ -36,6 +36,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import queue
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,9 @@ sys.path.insert(0, str(REPO))
 OVERRIDES: dict[str, dict[str, Any]] = {
     "transcript": {"model_size": "large-v3-turbo", "random_tokens": 100},
     "qwen2_vl_temporal": {"max_new_tokens": 32, "min_new_tokens": 32},
+    "sound_events": {"backend": "ast"},  # AST on the GPU (YAMNet's ONNX runs on the CPU)
+    # what `auto` picks on a GPU once yolov8m-pose is in the model home (MediaPipe otherwise)
+    "body_pose": {"backend": "yolo"},
 }
 SENTENCES = [
     "Here are three kitchen hacks you need to try today.",
@@ -134,28 +138,6 @@ class _HomeStore:
         return self.resolve(spec)[1] == "real"
 
 
-def _timed_cache() -> Any:
-    """A worker's ModelCache that also adds up the seconds spent loading models."""
-    from analyzers.core.models import ModelCache
-
-    class TimedCache(ModelCache):
-        load_s = 0.0
-        loads: list[str] = []
-
-        def get(self, key: Any, factory: Any) -> Any:
-            def timed() -> Any:
-                t0 = time.perf_counter()
-                try:
-                    return factory()
-                finally:
-                    TimedCache.load_s += time.perf_counter() - t0
-                    TimedCache.loads.append(str(key)[:60])
-
-            return super().get(key, timed)
-
-    return TimedCache()
-
-
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -163,11 +145,15 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def analyse(media: Any, models: Any, device: str, overrides: dict) -> dict[str, Any]:
-    """Every analyzer on ``media`` in stage order; per stage wall time and peak GPU
-    memory of this process, per analyzer wall time, per signal wall time."""
+def analyse(
+    media: Any, models: Any, device: str, overrides: dict, threads: int = 1
+) -> dict[str, Any]:
+    """Every analyzer on ``media`` in stage order, a stage's analyzers on ``threads``
+    threads at once (``run_all``, as the stage ops do); per stage wall time and peak GPU
+    memory of this process, per analyzer wall time (from its start, so overlapping ones
+    add up to more than the stage), per signal wall time."""
     from analyzers.core.registry import by_stage
-    from analyzers.core.runner import Runner
+    from analyzers.core.runner import Runner, run_all
 
     cuda = device.startswith("cuda")
     if cuda:
@@ -181,12 +167,12 @@ def analyse(media: Any, models: Any, device: str, overrides: dict) -> dict[str, 
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        for cls in classes:
-            t = time.perf_counter()
-            out = runner.run(cls)
-            _sync(device)
-            analyzers[cls.name] = round(time.perf_counter() - t, 3)
+        for cls, out in run_all(runner, classes, threads):
+            if isinstance(out, Exception):
+                raise out
+            analyzers[cls.name] = out.meta["wall_time_s"]
             weights[cls.name] = out.meta["weights_mode"]
+        _sync(device)
         stages[stage] = {
             "wall_s": round(time.perf_counter() - t0, 3),
             "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None,
@@ -204,14 +190,14 @@ def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
     """Take videos from ``jobs`` until None; decode the next one on a thread while the
     current one is analysed; keep every model loaded (one ModelCache) throughout."""
     from analyzers.core.decode import decode_media
-    from analyzers.core.models import Models
+    from analyzers.core.models import ModelCache, Models
     from analyzers.core.registry import discover
 
     t_start = time.perf_counter()
     discover()
     device, clip = args["device"], args["clip"]
     store = _HomeStore(args.get("model_home"))
-    cache = _timed_cache()
+    cache = ModelCache()
     work = Path(tempfile.mkdtemp(prefix=f"gpu-bench-{wid}-"))
 
     def fetch() -> tuple[str, Any, float] | None:
@@ -237,8 +223,15 @@ def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
                 nxt = pool.submit(fetch)  # the next decode overlaps this analysis
             loads_before = cache.load_s
             t0 = time.perf_counter()
-            with Models(store, device, cache) as models:
-                line = analyse(media, models, device, args["overrides"])
+            try:
+                with Models(store, device, cache) as models:
+                    line = analyse(media, models, device, args["overrides"], args["threads"])
+            except Exception as exc:  # reported, and the next video still runs
+                import traceback
+
+                results.put({"video": vid, "error": repr(exc)[:300],
+                             "trace": traceback.format_exc()[-1500:]})  # fmt: skip
+                continue
             line.update(
                 video=vid,
                 worker=wid,
@@ -259,7 +252,7 @@ def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
 
             shutil.rmtree(work / vid, ignore_errors=True)
     results.put({"worker_done": wid, "model_load_s": round(cache.load_s, 3),
-                 "models": len(cache.loads)})  # fmt: skip
+                 "models": cache.misses})  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -333,6 +326,8 @@ def run_warm(args: argparse.Namespace) -> dict[str, Any]:
         "model_home": args.model_home,
         "overrides": OVERRIDES,
         "prefetch": not args.no_prefetch,
+        "threads": args.threads
+        or (min(4, os.cpu_count() or 1) if args.device.startswith("cuda") else 1),
     }
     out = Path(args.out) if args.out else None
     t0 = time.perf_counter()
@@ -345,12 +340,20 @@ def run_warm(args: argparse.Namespace) -> dict[str, Any]:
             p.start()
         lines, done = [], []
         while len(done) < args.workers:
-            line = results.get()
+            try:
+                line = results.get(timeout=5)
+            except queue.Empty:
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:  # a worker crashed: report what finished, do not wait forever
+                    done += [{"worker_done": -1, "model_load_s": 0.0, "crashed": p.exitcode}
+                             for p in dead]  # fmt: skip
+                    procs = [p for p in procs if p not in dead]
+                continue
             if "worker_done" in line:
                 done.append(line)
                 continue
             line["mode"] = "warm"
-            line["since_start_s"] = round(line.pop("done_at") - start, 3)
+            line["since_start_s"] = round(line.pop("done_at", time.time()) - start, 3)
             lines.append(line)
             _emit(line, out)
         for p in procs:
@@ -363,7 +366,8 @@ def run_per_process(args: argparse.Namespace) -> dict[str, Any]:
     """N videos, one fresh process each (this script's ``run --n 1``), W at a time."""
     out = Path(args.out) if args.out else None
     base = [sys.executable, __file__, "run", str(args.clip), "--device", args.device,
-            "--n", "1", "--workers", "1", "--quiet", "--whisper", args.whisper]  # fmt: skip
+            "--n", "1", "--workers", "1", "--quiet", "--whisper", args.whisper,
+            "--threads", str(args.threads)]  # fmt: skip
     if args.model_home:
         base += ["--model-home", args.model_home]
     lines: list[dict] = []
@@ -448,6 +452,8 @@ def main() -> None:
         p.add_argument("--n", type=int, default=1)
         p.add_argument("--workers", type=int, default=1)
         p.add_argument("--no-prefetch", action="store_true")
+        p.add_argument("--threads", type=int, default=0,
+                       help="analyzers of a stage at once (0: as the pipeline, 4 on a GPU)")  # fmt: skip
         p.add_argument("--whisper", default=OVERRIDES["transcript"]["model_size"])
         p.add_argument("--quiet", action="store_true", help="no summary line")
         p.add_argument("--out", help="append the JSON lines to this file too")

@@ -55,6 +55,11 @@ VARIABLES: dict[str, tuple[str, Any, str]] = {
     ),
     "run_threads": ("TIKTOK_RUN_THREADS", 0, "torch/BLAS threads per warm worker (0: auto)"),
     "run_memory_gb": ("TIKTOK_RUN_MEMORY_GB", 2.5, "memory one run worker may need, GB"),
+    "stage_threads": (
+        "TIKTOK_STAGE_THREADS",
+        0,
+        "analyzers of a stage run at once (0: auto, up to 4 on a GPU, 1 on a CPU)",
+    ),
     "worker_max_runs": ("TIKTOK_WORKER_MAX_RUNS", 50, "runs before a warm worker is replaced"),
     "keep_models": ("TIKTOK_KEEP_MODELS", "auto", "keep models across videos: auto, on, off"),
     "lease_dir": ("TIKTOK_LEASE_DIR", "", "lease lock folder (empty: <data>/leases)"),

@@ -49,6 +49,7 @@ class Settings(_Base):
     devices: str = _env("devices")
     leases_per_device: int = _env("leases_per_device")
     gpu_slots: int = _env("gpu_slots")
+    stage_threads: int = _env("stage_threads")
     lease_dir: str = _env("lease_dir")
     sensor_max_files: int = _env("sensor_max_files")
     api_host: str = _env("api_host")
@@ -60,6 +61,18 @@ class Settings(_Base):
     api_url_hosts: str = _env("api_url_hosts")
     min_free_gb: float = _env("min_free_gb")
     progress: bool = _env("progress")
+
+    def stage_threads_on(self, device: str) -> int:
+        """How many analyzers of a stage run at once on ``device``: the setting, else on a
+        GPU the worker's threads up to 4 (its CPU analyzers then overlap the GPU ones and
+        each other), on a CPU 1 (the cores are the runs')."""
+        if self.stage_threads > 0:
+            return self.stage_threads
+        if not device.startswith("cuda"):
+            return 1
+        from resources.machine import machine_plan
+
+        return max(1, min(4, machine_plan().threads))
 
     def parquet_root(self, data_root: str | Path | None = None) -> str:
         """Where the Parquet tables live: the bucket (``TIKTOK_PARQUET_URL``) when set, else

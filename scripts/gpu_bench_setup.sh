@@ -29,7 +29,7 @@ WHEELS=(
   pyclipper==1.4.0 fer==25.10.3 wcwidth==0.9.4 ftfy==6.3.1 python-bidi==0.6.12
   protobuf==4.25.8 sounddevice==0.5.6 cffi==2.1.1 pycparser==3.12 librosa==0.11.0
   soxr==1.1.0 audioread==3.1.0 pooch==1.9.0 decorator==5.3.1 pyloudnorm==0.2.0
-  more-itertools==11.2.1 standard-aifc==3.13.0 standard-sunau==3.13.0
+  more-itertools==11.2.1 standard-aifc==3.13.0 standard-sunau==3.13.0 platformdirs==4.14.9
 )
 PLATFORMS=(manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_24_x86_64
   manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64)

@@ -99,13 +99,21 @@ def test_a_model_cache_keeps_models_across_scopes():
     assert own.loaded == [] and made[-1] == "whisper"
 
 
-def test_only_a_warm_worker_on_cpu_keeps_models(monkeypatch):
+def test_a_warm_worker_keeps_models_where_they_fit(monkeypatch):
     from tiktok_assets import workers
 
     assert workers.model_cache("cpu") is None  # this process is no warm worker
     monkeypatch.setitem(workers._WARM, "cache", ModelCache())
     assert workers.model_cache("cpu") is workers._WARM["cache"]
-    assert workers.model_cache("cuda:0") is None  # auto: the GPU stages free memory
+    # auto on a GPU: keep when the card holds every stage's models for each lease
+    monkeypatch.setattr(workers, "device_gb", lambda device: 16.0)
+    assert workers.model_cache("cuda:0") is None  # a 16 GB card: the stages free memory
+    monkeypatch.setattr(workers, "device_gb", lambda device: 80.0)
+    monkeypatch.setenv("TIKTOK_LEASES_PER_DEVICE", "2")
+    assert workers.model_cache("cuda:0") is workers._WARM["cache"]  # 40 GB a lease
+    monkeypatch.setenv("TIKTOK_LEASES_PER_DEVICE", "8")
+    assert workers.model_cache("cuda:0") is None  # 10 GB a lease
+    monkeypatch.setenv("TIKTOK_LEASES_PER_DEVICE", "")
     monkeypatch.setenv("TIKTOK_KEEP_MODELS", "on")
     assert workers.model_cache("cuda:0") is workers._WARM["cache"]
     monkeypatch.setenv("TIKTOK_KEEP_MODELS", "off")

@@ -315,3 +315,37 @@ def test_tiktok_variables_are_read_in_the_settings_module_only():
                 if read:
                     offenders.append(f"{path.relative_to(REPO)}: {text}")
     assert offenders == []
+
+
+class _CountingStore(MemorySignalStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: list[str] = []
+
+    def put(self, video_id, name, key, value, info) -> None:
+        self.made.append(name)
+        super().put(video_id, name, key, value, info)
+
+
+def test_analyzers_on_threads_give_the_same_tables_and_make_each_signal_once(cuts_media):
+    """``run_all(..., threads=4)`` (issue 17: a stage's CPU analyzers beside its GPU ones)
+    returns, in the order given, exactly the tables of one-at-a-time; signals read by
+    several analyzers at once (shots by five, global_motion by two, sound_events by two)
+    are made once each."""
+    from analyzers.core.registry import get
+    from analyzers.core.runner import run_all
+
+    names = ["visual_effects", "camera_analysis", "cut_analysis", "scene_segmentation",
+             "temporal_flow", "color_analysis", "content_quality", "audio_analysis",
+             "audio_environment", "speech_emotion"]  # fmt: skip
+    classes = [get(n) for n in names]
+    with Models() as models:
+        one = {c.name: o.table for c, o in run_all(Runner(cuts_media, models), classes, 1)}
+        store = _CountingStore()
+        got = list(run_all(Runner(cuts_media, models, store=store), classes, threads=4))
+    assert [c.name for c, _ in got] == names
+    for cls, outcome in got:
+        assert not isinstance(outcome, Exception), (cls.name, outcome)
+        assert outcome.table.equals(one[cls.name]), cls.name
+    assert sorted(store.made) == sorted(set(store.made))
+    assert {"shots", "global_motion", "frame_stats", "sound_events", "voice"} <= set(store.made)

@@ -38,7 +38,7 @@ from dagster import (
 
 from analyzers.core import Analyzer, Models, Signal
 from analyzers.core.registry import all_signals, by_stage, closure
-from analyzers.core.runner import Runner
+from analyzers.core.runner import Runner, run_all
 from resources.gpu import GpuResource
 from resources.media_store import MediaStore
 from resources.models import ModelStore
@@ -242,6 +242,14 @@ def build_stage_asset(
                     media_store.signal_store(),
                     lambda m: progress(None, m),
                 )
+                # the stage's visible signals first, one by one; then its analyzers, on
+                # `threads` threads at once (outcomes come back in order)
+                threads = settings.stage_threads_on(dev.device)
+                outcomes = run_all(
+                    runner, [by_name[n] for n in selected if n not in signals], threads
+                )
+                if threads > 1:
+                    progress(None, f"{stage}: analyzers on {threads} threads")
                 for name in selected:
                     try:
                         with GpuSampler(reader) as sampler:
@@ -250,7 +258,10 @@ def build_stage_asset(
                                 meta = _signal_meta(runner.signal_info[name])
                                 value = None
                             else:
-                                outcome = runner.run(by_name[name])
+                                cls, outcome = next(outcomes)
+                                assert cls.name == name
+                                if isinstance(outcome, Exception):
+                                    raise outcome
                                 value, meta = outcome.table, outcome.meta
                                 meta["config"] = MetadataValue.json(meta["config"])
                                 meta["signals"] = MetadataValue.json(meta["signals"])

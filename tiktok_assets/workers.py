@@ -95,17 +95,39 @@ WORKER_TAG = "tiktok/warm_worker"
 _WARM: dict[str, Any] = {}
 
 
+# GPU memory a warm worker needs to keep every stage's models loaded: all of them
+# (Qwen2-VL-2B, Whisper large-v3-turbo, YOLOv8m and -pose, CLIP, SegFormer, AST,
+# wav2vec2, EasyOCR, FER) peaked at 10.5 GB on an H200 (benchmarks/RESULTS.md 2026-12-03)
+KEEP_GB_PER_LEASE = 20.0
+
+
+def device_gb(device: str) -> float:
+    """Total memory of a CUDA ``device`` in GB (0 when it cannot be read)."""
+    try:
+        import torch
+
+        index = int(device.split(":")[1]) if ":" in device else 0
+        return torch.cuda.get_device_properties(index).total_memory / 1e9
+    except Exception:
+        return 0.0
+
+
 def model_cache(device: str) -> ModelCache | None:
     """The warm worker's model cache for ``device``, or None (not a warm worker, or the
-    ``TIKTOK_KEEP_MODELS`` policy says no). ``auto`` keeps models on the CPU only: on a
-    GPU the stages free its memory for the next stage (the staged execution), unless
-    ``on``."""
+    ``TIKTOK_KEEP_MODELS`` policy says no). ``auto`` keeps models on the CPU, and on a GPU
+    whose memory per lease holds every stage's models (``KEEP_GB_PER_LEASE``): keeping
+    them took a video from 100 s to 25 s on an H200 (model loads and first-call costs
+    paid once per worker, not per video). On a smaller card the stages free its memory
+    for the next stage (the staged execution), unless ``on``."""
     cache = _WARM.get("cache")
     policy = str(env_value("keep_models")).lower()
     if cache is None or policy == "off":
         return None
     if policy == "auto" and not device.startswith("cpu"):
-        return None
+        from resources.lease import leases_per_device
+
+        if device_gb(device) / leases_per_device() < KEEP_GB_PER_LEASE:
+            return None
     return cache
 
 

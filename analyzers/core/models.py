@@ -46,6 +46,13 @@ class WeightsProvider(Protocol):
     def is_present(self, spec: WeightSpec) -> bool: ...
 
 
+# Model factories run one at a time in a process: analyzers of a stage may run on threads
+# (``Runner.run_all``), and a random-weight factory seeds torch's global generator, so two
+# loads at once would interleave it and change the weights; loading gains little from
+# overlap anyway (disk and host-to-device copies).
+LOAD_LOCK = threading.RLock()
+
+
 class ModelCache:
     """Models kept across scopes (and so across videos) by a long-lived worker, keyed by
     ``(device, key)``; the least recently used goes when more than ``max_items`` are held.
@@ -65,8 +72,13 @@ class ModelCache:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return self._items[key]
-        t0 = time.perf_counter()
-        model = factory()
+        with LOAD_LOCK:
+            with self._lock:
+                if key in self._items:  # loaded by another thread meanwhile
+                    self.hits += 1
+                    return self._items[key]
+            t0 = time.perf_counter()
+            model = factory()
         with self._lock:
             self.misses += 1
             self.load_s += time.perf_counter() - t0
@@ -112,10 +124,12 @@ class Models:
         if self.closed:
             raise RuntimeError("this Models scope is closed; open a new one")
         if key not in self._held:
-            if self.cache is not None:
-                self._held[key] = self.cache.get((self.device, key), factory)
-            else:
-                self._held[key] = factory()
+            with LOAD_LOCK:
+                if key not in self._held:
+                    if self.cache is not None:
+                        self._held[key] = self.cache.get((self.device, key), factory)
+                    else:
+                        self._held[key] = factory()
         return self._held[key]
 
     @property

