@@ -18,6 +18,7 @@ decoded frame once, under the second its pts falls in.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -267,6 +268,23 @@ def _scale(
     return out_small, out_big
 
 
+def _scale_after(
+    prev: Future[Any],
+    frame: av.VideoFrame,
+    sizes: tuple[tuple[int, int], tuple[int, int]],
+    rotation: int,
+    small: bool,
+    big: bool,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``_scale`` once ``prev`` (an earlier job on the same frame) is done: one frame is
+    never scaled on two threads at once (two PyAV ``reformat`` calls on one frame at once
+    hung both threads). ``prev`` was submitted first, so it runs or has run: no wait on a
+    job that has not started."""
+    with contextlib.suppress(Exception):  # its own failure is reported by its own future
+        prev.result()
+    return _scale(frame, sizes, rotation, small, big)
+
+
 def _start_s(container: av.container.InputContainer) -> float | None:
     """The container's start time in seconds (None when it does not say)."""
     return container.start_time / 1_000_000 if container.start_time is not None else None
@@ -327,7 +345,7 @@ def decode_video(
         first_t: float | None = None
         # the second whose sampled frame is still owed, and the frame on screen for it
         sampled_upto = -1  # every second <= this has its sampled frame
-        on_screen: tuple[float, av.VideoFrame] | None = None
+        on_screen: tuple[float, av.VideoFrame, Future[Any]] | None = None
         # swscale releases the GIL: scaling runs on a worker thread while the decoder's
         # threads decode the next frames; a bounded queue keeps memory flat.
         Job = tuple[float, int, bool, bool, Future[tuple[np.ndarray | None, np.ndarray | None]]]
@@ -347,12 +365,14 @@ def decode_video(
         def owe_until(sec: int) -> None:
             """Give seconds sampled_upto+1 .. sec-1 the last frame on screen in them (the
             frame last decoded, whose own second is at most sampled_upto+1)."""
-            nonlocal sampled_upto
+            nonlocal sampled_upto, on_screen
             assert sizes is not None
             while on_screen is not None and sampled_upto < sec - 1:
                 sampled_upto += 1
-                fut = pool.submit(_scale, on_screen[1], sizes, rotation, False, True)
-                pending.append((on_screen[0], sampled_upto, False, True, fut))
+                t_on, frame_on, prev = on_screen
+                fut = pool.submit(_scale_after, prev, frame_on, sizes, rotation, False, True)
+                pending.append((t_on, sampled_upto, False, True, fut))
+                on_screen = (t_on, frame_on, fut)
             sampled_upto = max(sampled_upto, sec - 1)
 
         damaged: list[float] = []  # container times (s) of packets that failed to decode
@@ -412,7 +432,7 @@ def decode_video(
                         sampled_upto = max(sampled_upto, sec)
                     fut = pool.submit(_scale, frame, sizes, rotation, True, take)
                     pending.append((last_t, sec, True, take, fut))
-                    on_screen = (last_t, frame)
+                    on_screen = (last_t, frame, fut)
                     drain(16 * workers)
             except (av.FFmpegError, MediaError) as exc:
                 error = f"decoding stopped at {max(last_t, 0):.2f} s ({reason(exc)})"
