@@ -26,7 +26,8 @@ Modes (one JSON line per video and one summary line each):
     python3 benchmarks/gpu_pipeline.py run CLIP --device cuda --model-home /tmp/mh --n 20 --workers 2
     python3 benchmarks/gpu_pipeline.py per-process CLIP --device cuda --model-home /tmp/mh --n 4 --workers 2
 
-Set-up on the GPU machine: ``scripts/gpu_bench_setup.sh`` (wheels carried, see there).
+Set-up on the GPU machine: ``scripts/gpu_bench_setup.sh`` (wheels carried, see there); the
+standard set of runs in one call: ``scripts/gpu_bench_run.sh CLIP $OUT``.
 """
 
 from __future__ import annotations
