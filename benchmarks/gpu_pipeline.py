@@ -124,21 +124,6 @@ def make_clip(out: Path, seconds: int = 60) -> Path:
 # one worker
 
 
-class _HomeStore:
-    """Weights policy auto over a model home without Dagster: real where present."""
-
-    def __init__(self, home: str | None) -> None:
-        self.home = Path(home) if home else None
-
-    def resolve(self, spec: Any) -> tuple[str | None, str]:
-        if self.home is not None and (self.home / spec.relpath).exists():
-            return str(self.home / spec.relpath), "real"
-        return None, "random"
-
-    def is_present(self, spec: Any) -> bool:
-        return self.resolve(spec)[1] == "real"
-
-
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -193,11 +178,12 @@ def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
     from analyzers.core.decode import decode_media
     from analyzers.core.models import ModelCache, Models
     from analyzers.core.registry import discover
+    from benchmarks.home_store import HomeStore
 
     t_start = time.perf_counter()
     discover()
     device, clip = args["device"], args["clip"]
-    store = _HomeStore(args.get("model_home"))
+    store = HomeStore(args.get("model_home"))
     cache = ModelCache()
     work = Path(tempfile.mkdtemp(prefix=f"gpu-bench-{wid}-"))
 

@@ -38,6 +38,7 @@ from analyzers.visual.composition_analysis import CompositionAnalysis
 from analyzers.visual.object_detection import ObjectDetection
 from analyzers.visual.product_detection import ProductDetection
 from analyzers.visual.text_overlay import TextOverlay
+from benchmarks.home_store import HomeStore
 
 CAPTIONS = [f"TIP {i + 1}: TRY THIS TODAY" for i in range(20)]
 
@@ -97,21 +98,6 @@ SHARED = [
 ]  # fmt: skip  (stage2 in the registry's order, then stage3)
 
 
-class _HomeStore:
-    """Weights policy auto over a model home, without Dagster (the GPU machine has none):
-    real where the file or folder is there, else random."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-
-    def resolve(self, spec):
-        path = self.home / spec.relpath
-        return (str(path), "real") if path.exists() else (None, "random")
-
-    def is_present(self, spec) -> bool:
-        return (self.home / spec.relpath).exists()
-
-
 def _line(step: str, out, wall: float, media: Media, device: str) -> dict:
     return {
         "step": step, "wall_s": round(wall, 3),
@@ -134,7 +120,7 @@ def main() -> None:
     args = ap.parse_args()
     media = synthetic_media(args.seconds)
     lines = []
-    store = _HomeStore(Path(args.model_home)) if args.model_home else None
+    store = HomeStore(args.model_home) if args.model_home else None
     with Models(store, args.device) as models:
         for label, cls, overrides in RUNS:
             if label in args.skip:

@@ -412,7 +412,7 @@ def results(
 ) -> Any:
     """One asset's table for a video (default the joined per-second matrix): JSON rows,
     or the Parquet file itself (``format=parquet``)."""
-    from io_managers.parquet import exists, partition_url, read_bytes, read_parquet
+    from io_managers.parquet import exists, is_remote, partition_url, read_bytes, read_parquet
     from resources.settings import env_settings
 
     # the local data folder, or the bucket of a multi-machine deployment
@@ -420,7 +420,7 @@ def results(
     if not exists(url):
         return _problem(404, f"no {asset} table for video {video_id}")
     if format == "parquet":
-        if Path(url).is_file():
+        if not is_remote(url):
             return FileResponse(
                 url,
                 media_type="application/vnd.apache.parquet",

@@ -19,6 +19,7 @@ manifests against the Kubernetes API's OpenAPI schemas (kubernetes-validate).
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -88,6 +89,19 @@ def _names(refs: list[Any] | None) -> list[str]:
     return [r["name"] if isinstance(r, Mapping) else r for r in refs or [] if r]
 
 
+def _snake(key: str) -> str:
+    """A Helm value's name as the instance config spells it: ``jobSpecConfig`` ->
+    ``job_spec_config``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _pick(
+    src: Mapping[str, Any], keys: tuple[str, ...], keep: Any = lambda v: v is not None
+) -> dict[str, Any]:
+    """``src``'s ``keys`` that are set (``keep``), renamed with ``_snake``."""
+    return {_snake(k): src[k] for k in keys if keep(src.get(k))}
+
+
 def instance_config(values: Mapping[str, Any]) -> dict[str, Any]:
     """The ``dagster.yaml`` the chart's instance ConfigMap holds for these values (the
     chart's templates ``configmap-instance.yaml`` and ``helpers/instance/*.tpl``, for the
@@ -123,29 +137,14 @@ def instance_config(values: Mapping[str, Any]) -> dict[str, Any]:
     for key, src in (("env_config_maps", "envConfigMaps"), ("env_secrets", "envSecrets")):
         if _names(launcher.get(src)):
             rl[key] = _names(launcher.get(src))
-    for key, src in (
-        ("env_vars", "envVars"),
-        ("volume_mounts", "volumeMounts"),
-        ("volumes", "volumes"),
-        ("labels", "labels"),
-        ("resources", "resources"),
-        ("scheduler_name", "schedulerName"),
-        ("security_context", "securityContext"),
-    ):
-        if launcher.get(src):
-            rl[key] = launcher[src]
+    optional = ("envVars", "volumeMounts", "volumes", "labels", "resources", "schedulerName",
+                "securityContext")  # fmt: skip
+    rl.update(_pick(launcher, optional, keep=bool))
     if launcher.get("failPodOnRunFailure"):
         rl["fail_pod_on_run_failure"] = True
     run_k8s = launcher.get("runK8sConfig") or {}
-    snake = {
-        "containerConfig": "container_config",
-        "podSpecConfig": "pod_spec_config",
-        "podTemplateSpecMetadata": "pod_template_spec_metadata",
-        "jobSpecConfig": "job_spec_config",
-        "jobMetadata": "job_metadata",
-    }
     if run_k8s:
-        rl["run_k8s_config"] = {snake[k]: v for k, v in run_k8s.items() if v}
+        rl["run_k8s_config"] = _pick(run_k8s, tuple(run_k8s), keep=bool)
 
     cfg: dict[str, Any] = {
         "scheduler": {"module": "dagster.core.scheduler", "class": "DagsterDaemonScheduler"},
@@ -162,17 +161,9 @@ def instance_config(values: Mapping[str, Any]) -> dict[str, Any]:
     coord = daemon.get("runCoordinator", {})
     if daemon.get("enabled") and coord.get("enabled"):
         q = coord.get("config", {}).get("queuedRunCoordinator") or {}
-        qcfg = {
-            snake_key: q[k]
-            for k, snake_key in (
-                ("maxConcurrentRuns", "max_concurrent_runs"),
-                ("tagConcurrencyLimits", "tag_concurrency_limits"),
-                ("dequeueIntervalSeconds", "dequeue_interval_seconds"),
-                ("dequeueNumWorkers", "dequeue_num_workers"),
-                ("dequeueUseThreads", "dequeue_use_threads"),
-            )
-            if q.get(k) is not None
-        }
+        keys = ("maxConcurrentRuns", "tagConcurrencyLimits", "dequeueIntervalSeconds",
+                "dequeueNumWorkers", "dequeueUseThreads")  # fmt: skip
+        qcfg = _pick(q, keys)
         cfg["run_coordinator"] = {
             "module": "dagster.core.run_coordinator",
             "class": "QueuedRunCoordinator",
@@ -191,34 +182,19 @@ def instance_config(values: Mapping[str, Any]) -> dict[str, Any]:
     ret = values.get("retention", {})
     if ret.get("enabled"):
         cfg["retention"] = {
-            k: {"purge_after_days": ret[v]["purgeAfterDays"]}
-            for k, v in (
-                ("sensor", "sensor"),
-                ("schedule", "schedule"),
-                ("auto_materialize", "autoMaterialize"),
-            )
-            if ret.get(v)
+            _snake(k): {"purge_after_days": ret[k]["purgeAfterDays"]}
+            for k in ("sensor", "schedule", "autoMaterialize")
+            if ret.get(k)
         }
     conc = values.get("concurrency", {})
     if conc.get("enabled"):
         pools, runs = conc.get("pools", {}), conc.get("runs", {})
         block: dict[str, Any] = {}
-        p = {
-            snake_key: pools[k]
-            for k, snake_key in (
-                ("defaultLimit", "default_limit"),
-                ("granularity", "granularity"),
-                ("opGranularityRunBuffer", "op_granularity_run_buffer"),
-            )
-            if pools.get(k) is not None
-        }
+        p = _pick(pools, ("defaultLimit", "granularity", "opGranularityRunBuffer"))
         if p:
             block["pools"] = p
-        r: dict[str, Any] = {}
-        if runs.get("maxConcurrentRuns") is not None:
-            r["max_concurrent_runs"] = runs["maxConcurrentRuns"]
-        if runs.get("tagConcurrencyLimits"):
-            r["tag_concurrency_limits"] = runs["tagConcurrencyLimits"]
+        r = _pick(runs, ("maxConcurrentRuns",))
+        r.update(_pick(runs, ("tagConcurrencyLimits",), keep=bool))
         if r:
             block["runs"] = r
         cfg["concurrency"] = block

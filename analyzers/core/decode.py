@@ -268,21 +268,14 @@ def _scale(
     return out_small, out_big
 
 
-def _scale_after(
-    prev: Future[Any],
-    frame: av.VideoFrame,
-    sizes: tuple[tuple[int, int], tuple[int, int]],
-    rotation: int,
-    small: bool,
-    big: bool,
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """``_scale`` once ``prev`` (an earlier job on the same frame) is done: one frame is
+def _scale_after(prev: Future[Any], *args: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``_scale(*args)`` once ``prev`` (an earlier job on the same frame) is done: one frame is
     never scaled on two threads at once (two PyAV ``reformat`` calls on one frame at once
     hung both threads). ``prev`` was submitted first, so it runs or has run: no wait on a
     job that has not started."""
     with contextlib.suppress(Exception):  # its own failure is reported by its own future
         prev.result()
-    return _scale(frame, sizes, rotation, small, big)
+    return _scale(*args)
 
 
 def _start_s(container: av.container.InputContainer) -> float | None:
