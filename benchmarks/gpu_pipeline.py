@@ -132,14 +132,24 @@ def _sync(device: str) -> None:
 
 
 def analyse(
-    media: Any, models: Any, device: str, overrides: dict, threads: int = 1
+    media: Any,
+    models: Any,
+    device: str,
+    overrides: dict,
+    threads: int = 1,
+    leases: tuple[int, str] | None = None,
 ) -> dict[str, Any]:
     """Every analyzer on ``media`` in stage order, a stage's analyzers on ``threads``
     threads at once (``run_all``, as the stage ops do); per stage wall time and peak GPU
     memory of this process, per analyzer wall time (from its start, so overlapping ones
-    add up to more than the stage), per signal wall time."""
+    add up to more than the stage), per signal wall time. ``leases`` = (leases per
+    device, lock folder): each stage holds one of the device's leases as the pipeline's
+    stage ops do (``resources.lease``), and ``lease_wait_s`` says how long it waited."""
+    import contextlib
+
     from analyzers.core.registry import by_stage
     from analyzers.core.runner import Runner, run_all
+    from resources.lease import lease
 
     cuda = device.startswith("cuda")
     if cuda:
@@ -152,15 +162,23 @@ def analyse(
     for stage, classes in by_stage().items():
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        t0 = time.perf_counter()
-        for cls, out in run_all(runner, classes, threads):
-            if isinstance(out, Exception):
-                raise out
-            analyzers[cls.name] = out.meta["wall_time_s"]
-            weights[cls.name] = out.meta["weights_mode"]
-        _sync(device)
+        t_wait = time.perf_counter()
+        held = (
+            lease([device], per_device=leases[0], lock_dir=leases[1])
+            if leases
+            else contextlib.nullcontext()
+        )
+        with held:
+            t0 = time.perf_counter()
+            for cls, out in run_all(runner, classes, threads):
+                if isinstance(out, Exception):
+                    raise out
+                analyzers[cls.name] = out.meta["wall_time_s"]
+                weights[cls.name] = out.meta["weights_mode"]
+            _sync(device)
         stages[stage] = {
             "wall_s": round(time.perf_counter() - t0, 3),
+            "lease_wait_s": round(t0 - t_wait, 3),
             "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None,
         }
     return {
@@ -170,6 +188,21 @@ def analyse(
         "signals": {n: i["wall_time_s"] for n, i in runner.signal_info.items()},
         "weights": weights,
     }
+
+
+def _variant(args: dict) -> Any:
+    """What ``--stream-per-thread`` and ``--switch-ms`` ask for around one video's stages
+    (benchmarks/gpu_stage_profile.py)."""
+    import contextlib
+
+    from benchmarks.gpu_stage_profile import stream_per_thread, switch_interval
+
+    stack = contextlib.ExitStack()
+    if args.get("stream_per_thread"):
+        stack.enter_context(stream_per_thread())
+    if args.get("switch_ms"):
+        stack.enter_context(switch_interval(args["switch_ms"] / 1000))
+    return stack
 
 
 def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
@@ -211,8 +244,9 @@ def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
             loads_before = cache.load_s
             t0 = time.perf_counter()
             try:
-                with Models(store, device, cache) as models:
-                    line = analyse(media, models, device, args["overrides"], args["threads"])
+                with Models(store, device, cache) as models, _variant(args):
+                    line = analyse(media, models, device, args["overrides"], args["threads"],
+                                   (args["leases"], args["lease_dir"]))  # fmt: skip
             except Exception as exc:  # reported, and the next video still runs
                 import traceback
 
@@ -301,6 +335,7 @@ def _emit(line: dict, out: Path | None) -> None:
 
 def run_warm(args: argparse.Namespace) -> dict[str, Any]:
     """N videos through W warm worker processes (spawned: a clean CUDA context each)."""
+    _plan(args)
     ctx = mp.get_context("spawn")
     jobs, results = ctx.Queue(), ctx.Queue()
     for i in range(args.n):
@@ -315,6 +350,10 @@ def run_warm(args: argparse.Namespace) -> dict[str, Any]:
         "prefetch": not args.no_prefetch,
         "threads": args.threads
         or (min(4, os.cpu_count() or 1) if args.device.startswith("cuda") else 1),
+        "leases": args.leases,
+        "stream_per_thread": args.stream_per_thread,
+        "switch_ms": args.switch_ms,
+        "lease_dir": args.lease_dir or tempfile.mkdtemp(prefix="gpu-bench-leases-"),
     }
     out = Path(args.out) if args.out else None
     t0 = time.perf_counter()
@@ -349,12 +388,29 @@ def run_warm(args: argparse.Namespace) -> dict[str, Any]:
     return _summary("warm workers", args, lines, total, sampler, done)
 
 
+def _plan(args: argparse.Namespace) -> None:
+    """``--leases 0`` / ``--workers 0``: what the pipeline plans for this host
+    (``resources.lease.leases_per_device``: stages at once per GPU; ``machine_plan().runs``:
+    warm workers, two per lease)."""
+    from resources.lease import leases_per_device
+    from resources.machine import machine_plan
+
+    if not args.leases:
+        args.leases = leases_per_device([args.device]) if args.device.startswith("cuda") else 1
+    if not args.workers:
+        args.workers = machine_plan(gpu_slots=args.leases).runs
+
+
 def run_per_process(args: argparse.Namespace) -> dict[str, Any]:
-    """N videos, one fresh process each (this script's ``run --n 1``), W at a time."""
+    """N videos, one fresh process each (this script's ``run --n 1``), W at a time, each
+    stage holding one of ``--leases`` leases of the GPU (shared lock folder)."""
+    _plan(args)
     out = Path(args.out) if args.out else None
+    lease_dir = tempfile.mkdtemp(prefix="gpu-bench-leases-")
     base = [sys.executable, __file__, "run", str(args.clip), "--device", args.device,
             "--n", "1", "--workers", "1", "--quiet", "--whisper", args.whisper,
-            "--threads", str(args.threads)]  # fmt: skip
+            "--threads", str(args.threads), "--leases", str(args.leases),
+            "--lease-dir", lease_dir]  # fmt: skip
     if args.model_home:
         base += ["--model-home", args.model_home]
     lines: list[dict] = []
@@ -394,9 +450,11 @@ def _summary(mode: str, args: argparse.Namespace, lines: list[dict], total: floa
         "summary": mode,
         "n": args.n,
         "workers": args.workers,
+        "leases": args.leases,
         "ok": len(ok),
         "total_wall_s": round(total, 2),
         "videos_per_hour": round(len(ok) / total * 3600, 1) if total else None,
+        "warm_videos_per_hour": _warm_rate(ok) if mode == "warm workers" else None,
         "video_s": dur,
         "first_video_wall_s": ok[0].get("process_wall_s", ok[0]["wall_s"]) if ok else None,
         "steady_analyze_s": mean([x["analyze_s"] for x in steady]),
@@ -407,6 +465,13 @@ def _summary(mode: str, args: argparse.Namespace, lines: list[dict], total: floa
         else round(sum(x.get("model_load_s", 0) for x in ok), 2),
         "stage_peak_gpu_gb": {s: max(x["stages"][s]["peak_gpu_gb"] or 0 for x in ok)
                               for s in (ok[0]["stages"] if ok else {})},
+        "steady_stage_wall_s": {s: mean([x["stages"][s]["wall_s"] for x in steady])
+                                for s in (ok[0]["stages"] if ok else {})},
+        "steady_lease_wait_s": {s: mean([x["stages"][s].get("lease_wait_s", 0) for x in steady])
+                                for s in (ok[0]["stages"] if ok else {})},
+        "steady_slowest_analyzers_s": dict(sorted(
+            ((a, mean([x["analyzers"][a] for x in steady])) for a in (steady[0]["analyzers"] if steady else {})),
+            key=lambda kv: -kv[1])[:8]),
         "device": args.device,
         "gpu": _gpu_name(args.device),
         "host": platform.node(),
@@ -415,6 +480,21 @@ def _summary(mode: str, args: argparse.Namespace, lines: list[dict], total: floa
     }  # fmt: skip
     info.update(sampler.summary())
     return info
+
+
+def _warm_rate(ok: list[dict]) -> float | None:
+    """Videos per hour once every worker is warm: the videos finished after the last
+    worker's first (cold) video, over the time from that video to the last one."""
+    firsts: dict[Any, float] = {}
+    for x in ok:
+        firsts.setdefault(x.get("worker", x.get("pid")), x["since_start_s"])
+    if not firsts:
+        return None
+    t_warm = max(firsts.values())
+    later = [x["since_start_s"] for x in ok if x["since_start_s"] > t_warm]
+    if not later or max(later) <= t_warm:
+        return None
+    return round(len(later) / (max(later) - t_warm) * 3600, 1)
 
 
 def _gpu_name(device: str) -> str | None:
@@ -437,7 +517,15 @@ def main() -> None:
         p.add_argument("--device", default="cuda")
         p.add_argument("--model-home")
         p.add_argument("--n", type=int, default=1)
-        p.add_argument("--workers", type=int, default=1)
+        p.add_argument("--workers", type=int, default=0,
+                       help="videos at once (0: the pipeline's plan for this host)")  # fmt: skip
+        p.add_argument("--leases", type=int, default=0,
+                       help="stages at once on the GPU (0: the pipeline's plan)")  # fmt: skip
+        p.add_argument("--lease-dir", help=argparse.SUPPRESS)
+        p.add_argument("--stream-per-thread", action="store_true",
+                       help="each analyzer thread on its own CUDA stream")  # fmt: skip
+        p.add_argument("--switch-ms", type=float, default=0.0,
+                       help="the GIL switch interval during a video, ms (0: Python's 5)")  # fmt: skip
         p.add_argument("--no-prefetch", action="store_true")
         p.add_argument("--threads", type=int, default=0,
                        help="analyzers of a stage at once (0: as the pipeline, 4 on a GPU)")  # fmt: skip

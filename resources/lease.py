@@ -4,8 +4,9 @@ card they did not both lease. Framework-free (no Dagster, no torch import).
 
 A lease is an exclusive ``flock`` on ``<lock_dir>/<device>#<k>.lock``: the kernel drops it
 when the process ends however it ends (crash, SIGKILL, OOM kill), so a dead op never keeps
-its device. ``per_device`` leases per card (``TIKTOK_LEASES_PER_DEVICE``, default 1 on a
-GPU) allows deliberate sharing, e.g. two light stages on one large card.
+its device. ``per_device`` leases per card (``TIKTOK_LEASES_PER_DEVICE``) lets stages share
+a large card: by default as many as its memory and the host's cores carry
+(``auto_gpu_leases``: 1 on a 24-48 GB card, 4 on a 141 GB H200 with 16 cores).
 
 Devices: ``TIKTOK_DEVICES`` (comma separated: ``cuda:0,cuda:1``; tests use fakes such as
 ``cpu:0,cpu:1``), else the GPUs the host reports (``CUDA_VISIBLE_DEVICES`` if set, else
@@ -51,13 +52,64 @@ def devices() -> list[str]:
     return [f"cuda:{i}" for i in range(n)] if n else ["cpu"]
 
 
+# GPU memory one lease needs, GB: the two warm workers a lease feeds keep every stage's
+# models on the card (about 10 GB each) and the stage holding the lease adds its activations
+# (peak 10.5 GB per stage; three workers peaked at 38.9 GB on an H200: benchmarks/RESULTS.md)
+GB_PER_LEASE = 32.0
+# CPU cores one lease needs: its two workers decode (frames scaled on up to 4 threads) and
+# run the CPU analyzers of their stage on threads
+CORES_PER_LEASE = 4
+MAX_AUTO_LEASES = 4
+
+
+def gpu_memory_gb() -> list[float]:
+    """Total memory of each GPU the NVIDIA driver lists, GB (empty without NVML)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return []
+    try:
+        return [
+            pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).total / 1e9
+            for i in range(pynvml.nvmlDeviceGetCount())
+        ]
+    except Exception:
+        return []
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+
+
+def auto_gpu_leases(card_gb: list[float], cores: int) -> int:
+    """Stage leases per GPU when not configured: as many as the smallest card's memory holds
+    at ``GB_PER_LEASE`` each and the cores feed at ``CORES_PER_LEASE`` each, at most
+    ``MAX_AUTO_LEASES``, at least 1 (a card whose memory is unknown: 1). One lease per card
+    is the staged execution that keeps a 24-48 GB card from running out of memory; an
+    80 GB H100 takes 2 and a 141 GB H200 with 16 cores 4, whose stages then overlap."""
+    if not card_gb:
+        return 1
+    by_memory = int(min(card_gb) // GB_PER_LEASE)
+    by_cores = cores // CORES_PER_LEASE
+    return max(1, min(MAX_AUTO_LEASES, by_memory, by_cores))
+
+
 def leases_per_device(device_list: list[str] | None = None) -> int:
-    """``TIKTOK_LEASES_PER_DEVICE``, default 1 per GPU and one per core on a CPU host."""
+    """``TIKTOK_LEASES_PER_DEVICE``; by default on a GPU host what ``auto_gpu_leases``
+    finds for the cards the driver lists (1 for devices named in ``TIKTOK_DEVICES`` that
+    it does not list), and one per core on a CPU host."""
     env = env_value("leases_per_device")
     if env:
         return max(1, env)
     device_list = device_list if device_list is not None else devices()
-    return 1 if any(d.startswith("cuda") for d in device_list) else (os.cpu_count() or 1)
+    if not any(d.startswith("cuda") for d in device_list):
+        return os.cpu_count() or 1
+    if env_value("devices").strip() or not host_gpus():
+        return 1  # named devices (tests, fakes): one lease each unless configured
+    from resources.machine import cpu_cores
+
+    return auto_gpu_leases(gpu_memory_gb(), cpu_cores())
 
 
 def device_slots() -> int:

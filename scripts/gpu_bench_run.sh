@@ -1,26 +1,45 @@
 #!/usr/bin/env bash
-# The standard whole-pipeline measurement of issue 17 on a GPU machine, in one call, once
-# scripts/gpu_bench_setup.sh has installed the wheels and weights (/tmp/site, /tmp/mh):
+# The standard whole-pipeline measurement of issue 17 on a GPU machine, once
+# scripts/gpu_bench_setup.sh has installed the wheels and weights (/tmp/site, /tmp/mh).
+# Two calls of under 10 minutes each:
 #
-#   bash scripts/gpu_bench_run.sh CLIP OUTDIR [N]
+#   bash scripts/gpu_bench_run.sh CLIP OUTDIR latency     # one warm worker, 3 videos (the
+#       first cold): per stage and per analyzer times; then one process per video, as many
+#       at once as the pipeline's plan runs warm workers
+#   bash scripts/gpu_bench_run.sh CLIP OUTDIR throughput  # N videos (default 32) through
+#       the pipeline's plan for this host (leases per GPU and warm workers from
+#       resources.lease / resources.machine), then through half as many
 #
-# writes OUTDIR/warm1.jsonl (one warm worker, 3 videos: the first cold), OUTDIR/warmN.jsonl
-# (N videos, default 20, through 3 warm workers) and OUTDIR/pp.jsonl (one process per
-# video, 3 at once), each ending with its summary line. About 9 minutes on one H200, each
-# run capped so the three fit in one 10-minute call.
-# Carried paths live only for the call that names them: copy the clip first.
+# Each run appends JSON lines to OUTDIR/<name>.jsonl, ending with its summary line.
+# Carried paths live only for the call that names them: the clip is copied first.
 set -uo pipefail
 clip=${1:?clip}
 out=${2:?output folder}
-n=${3:-20}
+what=${3:-latency}
+n=${4:-32}
 export PYTHONPATH=/tmp/site:$PWD YOLO_OFFLINE=1 YOLO_CONFIG_DIR=/tmp/yolo PYTHONUNBUFFERED=1
 mkdir -p "$out" /tmp/clip && cp "$clip" /tmp/clip/clip.mp4
 bench=(python3 benchmarks/gpu_pipeline.py)
 common=(/tmp/clip/clip.mp4 --device cuda --model-home /tmp/mh)
-timeout 170 "${bench[@]}" run "${common[@]}" --n 3 --workers 1 --out "$out/warm1.jsonl" \
-  >"$out/warm1.log" 2>&1
-timeout 280 "${bench[@]}" run "${common[@]}" --n "$n" --workers 3 --out "$out/warm$n.jsonl" \
-  >"$out/warm$n.log" 2>&1
-timeout 140 "${bench[@]}" per-process "${common[@]}" --n 3 --workers 3 --out "$out/pp.jsonl" \
-  >"$out/pp.log" 2>&1
+plan=$(python3 -c 'from resources.lease import leases_per_device as l
+from resources.machine import machine_plan as m
+k = l(["cuda:0"]); print(k, m(gpu_slots=k).runs)')
+read -r leases workers <<<"$plan"
+echo "plan for this host: $leases stage leases on the GPU, $workers warm workers"
+case "$what" in
+  latency)
+    timeout 170 "${bench[@]}" run "${common[@]}" --n 3 --workers 1 --leases 1 \
+      --out "$out/warm1.jsonl" >"$out/warm1.log" 2>&1
+    timeout 400 "${bench[@]}" per-process "${common[@]}" --n "$workers" --workers "$workers" \
+      --leases "$leases" --out "$out/pp.jsonl" >"$out/pp.log" 2>&1
+    ;;
+  throughput)
+    timeout 330 "${bench[@]}" run "${common[@]}" --n "$n" --workers "$workers" \
+      --leases "$leases" --out "$out/plan.jsonl" >"$out/plan.log" 2>&1
+    half=$(( leases > 1 ? leases / 2 : 1 ))
+    timeout 230 "${bench[@]}" run "${common[@]}" --n $(( n / 2 )) --workers $(( 2 * half )) \
+      --leases "$half" --out "$out/half.jsonl" >"$out/half.log" 2>&1
+    ;;
+  *) echo "usage: $0 CLIP OUTDIR latency|throughput [N]" >&2; exit 2 ;;
+esac
 grep -h '"summary"' "$out"/*.jsonl

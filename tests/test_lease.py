@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from resources.lease import devices, holders, lease, leases_per_device, pool_limit
+from resources.lease import (
+    auto_gpu_leases,
+    devices,
+    holders,
+    lease,
+    leases_per_device,
+    pool_limit,
+)
 from resources.machine import machine_plan
 from tests.conftest import REPO
 
@@ -126,3 +133,23 @@ def test_devices_and_pool_limit_follow_the_host(monkeypatch):
     assert devices() == ["cpu"] and pool_limit() == machine_plan().runs >= 1
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
     assert devices() == ["cuda:0", "cuda:1", "cuda:2"]
+
+
+def test_stages_per_gpu_follow_its_memory_and_the_cores():
+    # 32 GB a lease (two warm workers' models + a stage), 4 cores a lease, at most 4
+    assert auto_gpu_leases([143.8], 16) == 4  # an H200 on a 16-core host
+    assert auto_gpu_leases([143.8], 8) == 2  # the same card, fewer cores to feed it
+    assert auto_gpu_leases([85.0], 32) == 2  # an H100
+    assert auto_gpu_leases([48.0], 16) == 1 and auto_gpu_leases([24.0], 16) == 1
+    assert auto_gpu_leases([143.8, 24.0], 64) == 1  # the smallest card decides
+    assert auto_gpu_leases([400.0], 128) == 4  # capped
+    assert auto_gpu_leases([], 16) == 1  # memory unknown: the staged execution
+    assert auto_gpu_leases([16.0], 1) == 1  # never 0
+
+
+def test_named_devices_get_one_lease_each_unless_configured(monkeypatch):
+    monkeypatch.delenv("TIKTOK_LEASES_PER_DEVICE", raising=False)
+    monkeypatch.setenv("TIKTOK_DEVICES", "cuda:0")
+    assert leases_per_device() == 1
+    monkeypatch.setenv("TIKTOK_LEASES_PER_DEVICE", "3")
+    assert leases_per_device() == 3 and pool_limit() == 3

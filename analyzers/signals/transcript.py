@@ -227,6 +227,9 @@ def _transcribe_once(
         opts["sample_len"] = config.random_tokens
         opts["suppress_tokens"] = [-1, eot]
         opts["without_timestamps"] = True
+        # and every window decoded *and aligned*, as speech is: a random model's no-speech
+        # probability would skip the word alignment of a window at random
+        opts["no_speech_threshold"] = None
     elif mode == "random":
         opts["sample_len"] = 8  # random weights emit noise tokens: keep it short
     result = model.transcribe(
