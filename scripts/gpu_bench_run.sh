@@ -9,6 +9,9 @@
 #   bash scripts/gpu_bench_run.sh CLIP OUTDIR throughput  # N videos (default 32) through
 #       the pipeline's plan for this host (leases per GPU and warm workers from
 #       resources.lease / resources.machine), then through half as many
+#   bash scripts/gpu_bench_run.sh CLIP OUTDIR profile     # one warm process: stage1 and
+#       stage4 taken apart (benchmarks/gpu_stage_profile.py: threads, CUDA streams, the
+#       GIL switch interval, openai-whisper's phases), about 5 minutes
 #
 # Each run appends JSON lines to OUTDIR/<name>.jsonl, ending with its summary line.
 # Carried paths live only for the call that names them: the clip is copied first.
@@ -40,6 +43,11 @@ case "$what" in
     timeout 230 "${bench[@]}" run "${common[@]}" --n $(( n / 2 )) --workers $(( 2 * half )) \
       --leases "$half" --out "$out/half.jsonl" >"$out/half.log" 2>&1
     ;;
-  *) echo "usage: $0 CLIP OUTDIR latency|throughput [N]" >&2; exit 2 ;;
+  profile)
+    timeout 400 python3 benchmarks/gpu_stage_profile.py /tmp/clip/clip.mp4 --model-home /tmp/mh \
+      --out "$out/profile.json" >"$out/profile.log" 2>&1
+    grep -E "^(as_pipeline|stream|switch|torch)" "$out/profile.log"
+    ;;
+  *) echo "usage: $0 CLIP OUTDIR latency|throughput|profile [N]" >&2; exit 2 ;;
 esac
-grep -h '"summary"' "$out"/*.jsonl
+grep -h '"summary"' "$out"/*.jsonl 2>/dev/null || true

@@ -130,11 +130,13 @@ def test_random_weights_decode_a_fixed_number_of_tokens_per_window():
         _transcribe_once(model, audio, "en", TranscriptConfig(random_tokens=n), "cpu", "random")
         seen.append(calls[0])
     # two windows of exactly N steps, plus one more decoder pass per window (its word
-    # alignment: no window skipped as "no speech" at random), the same every time.
+    # alignment: only text tokens, and no window skipped as "no speech" at random), the
+    # same every time, whatever ran before in the process.
     # (Without random_tokens the count varies: random timestamp tokens make a window seek
     # a random distance.)
     assert seen == [2 * 40 + 2, 2 * 40 + 2, 2 * 25 + 2]
     assert options["no_speech_threshold"] is None and options["temperature"] == 0.0
+    assert max(t for t in options["suppress_tokens"] if t >= 0) == model.dims.n_vocab - 1
     # large-v3-turbo is large-v3's encoder with a 4-layer decoder
     turbo, large = DIMS["large-v3-turbo"], DIMS["large-v3"]
     assert turbo["n_text_layer"] == 4
