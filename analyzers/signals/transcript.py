@@ -222,15 +222,11 @@ def _transcribe_once(
         eot = whisper.tokenizer.get_tokenizer(
             model.is_multilingual, num_languages=model.num_languages
         ).eot
-        # a fixed length, what real speech costs: text tokens only, so no end of text, no
-        # timestamp (a random one would make the window seek a random distance: a random
-        # window count) and no other special token (a window of those has no words, so a
-        # random model would skip the word alignment that speech pays for)
+        # a fixed length, what real speech costs: no end of text, and no timestamp tokens
+        # (random ones would make the window seek a random distance: a random window count)
         opts["sample_len"] = config.random_tokens
-        opts["suppress_tokens"] = [-1, *range(eot, model.dims.n_vocab)]
+        opts["suppress_tokens"] = [-1, eot]
         opts["without_timestamps"] = True
-        # and no window skipped as "no speech" on a random model's say
-        opts["no_speech_threshold"] = None
     elif mode == "random":
         opts["sample_len"] = 8  # random weights emit noise tokens: keep it short
     result = model.transcribe(
