@@ -209,13 +209,17 @@ def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
     """Take videos from ``jobs`` until None; decode the next one on a thread while the
     current one is analysed; keep every model loaded (one ModelCache) throughout."""
     from analyzers.core.decode import decode_media
-    from analyzers.core.models import ModelCache, Models
+    from analyzers.core.models import ModelCache, Models, cuda_attention_defaults
     from analyzers.core.registry import discover
     from benchmarks.home_store import HomeStore
 
     t_start = time.perf_counter()
     discover()
     device, clip = args["device"], args["clip"]
+    if device.startswith("cuda"):
+        import torch  # noqa: F401  (cuda_attention_defaults acts once torch is imported)
+
+        cuda_attention_defaults(bool(args.get("cudnn_attention")))
     store = HomeStore(args.get("model_home"))
     cache = ModelCache()
     work = Path(tempfile.mkdtemp(prefix=f"gpu-bench-{wid}-"))
@@ -353,6 +357,7 @@ def run_warm(args: argparse.Namespace) -> dict[str, Any]:
         "leases": args.leases,
         "stream_per_thread": args.stream_per_thread,
         "switch_ms": args.switch_ms,
+        "cudnn_attention": args.cudnn_attention,
         "lease_dir": args.lease_dir or tempfile.mkdtemp(prefix="gpu-bench-leases-"),
     }
     out = Path(args.out) if args.out else None
@@ -413,6 +418,8 @@ def run_per_process(args: argparse.Namespace) -> dict[str, Any]:
             "--lease-dir", lease_dir]  # fmt: skip
     if args.model_home:
         base += ["--model-home", args.model_home]
+    if args.cudnn_attention:
+        base.append("--cudnn-attention")
     lines: list[dict] = []
     t0 = time.perf_counter()
     start = time.time()
@@ -444,7 +451,8 @@ def _summary(mode: str, args: argparse.Namespace, lines: list[dict], total: floa
              sampler: NvmlSampler, done: list[dict]) -> dict[str, Any]:  # fmt: skip
     ok = [x for x in lines if "analyze_s" in x]
     dur = ok[0]["duration_s"] if ok else 60.0
-    steady = ok[args.workers :] or ok  # past each worker's first (cold) video
+    steady = _past_first(ok) or ok  # past each worker's first (cold) video
+    held = [sum(st["wall_s"] for st in x["stages"].values()) for x in steady]
     mean = lambda xs: round(sum(xs) / len(xs), 3) if xs else None  # noqa: E731
     info: dict[str, Any] = {
         "summary": mode,
@@ -455,6 +463,11 @@ def _summary(mode: str, args: argparse.Namespace, lines: list[dict], total: floa
         "total_wall_s": round(total, 2),
         "videos_per_hour": round(len(ok) / total * 3600, 1) if total else None,
         "warm_videos_per_hour": _warm_rate(ok) if mode == "warm workers" else None,
+        "after_first_round_videos_per_hour": _after_first_round(ok)
+        if mode == "warm workers" else None,
+        "steady_lease_held_s": mean(held),
+        "lease_bound_videos_per_hour": round(max(args.leases, 1) * 3600 / mean(held), 1)
+        if held else None,
         "video_s": dur,
         "first_video_wall_s": ok[0].get("process_wall_s", ok[0]["wall_s"]) if ok else None,
         "steady_analyze_s": mean([x["analyze_s"] for x in steady]),
@@ -480,6 +493,31 @@ def _summary(mode: str, args: argparse.Namespace, lines: list[dict], total: floa
     }  # fmt: skip
     info.update(sampler.summary())
     return info
+
+
+def _past_first(ok: list[dict]) -> list[dict]:
+    """The videos that were not their worker's (or process's) first, in finishing order."""
+    seen: set[Any] = set()
+    out = []
+    for x in sorted(ok, key=lambda x: x["since_start_s"]):
+        who = x.get("worker", x.get("pid"))
+        if who in seen:
+            out.append(x)
+        seen.add(who)
+    return out
+
+
+def _after_first_round(ok: list[dict]) -> float | None:
+    """Videos per hour after as many videos as there were workers had finished: every
+    later video over the time from that one to the last. Unlike ``_warm_rate`` it does not
+    wait for the slowest worker's first video (flock leases are not fair: a worker that
+    loses the first round can wait minutes for its cold first stage), but it still counts
+    that cold video when it comes."""
+    times = sorted(x["since_start_s"] for x in ok)
+    workers = len({x.get("worker", x.get("pid")) for x in ok})
+    if len(times) <= workers or times[-1] <= times[workers - 1]:
+        return None
+    return round((len(times) - workers) / (times[-1] - times[workers - 1]) * 3600, 1)
 
 
 def _warm_rate(ok: list[dict]) -> float | None:
@@ -526,6 +564,8 @@ def main() -> None:
                        help="each analyzer thread on its own CUDA stream")  # fmt: skip
         p.add_argument("--switch-ms", type=float, default=0.0,
                        help="the GIL switch interval during a video, ms (0: Python's 5)")  # fmt: skip
+        p.add_argument("--cudnn-attention", action="store_true",
+                       help="let attention use cuDNN (TIKTOK_CUDNN_ATTENTION; off by default)")  # fmt: skip
         p.add_argument("--no-prefetch", action="store_true")
         p.add_argument("--threads", type=int, default=0,
                        help="analyzers of a stage at once (0: as the pipeline, 4 on a GPU)")  # fmt: skip

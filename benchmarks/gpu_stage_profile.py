@@ -3,11 +3,12 @@ the clip decoded once, every model loaded, then the transcript signal (Whisper, 
 launch-bound decoder) and the VLM timed
 
 - alone on the main thread,
-- alone on a new worker thread, and on one thread kept across runs,
-- inside its stage with the stage's analyzers on 4 threads (``run_all``, as the pipeline),
-- the same with each analyzer thread on its own CUDA stream,
-- the same with the interpreter's GIL switch interval at 0.5 ms instead of 5 ms,
-- the same with torch's CPU thread pool at 4 instead of one per core.
+- alone on a new worker thread (with torch's cuDNN attention backend off, as the pipeline
+  sets it, and on), and on one thread kept across runs,
+- inside its stage with the stage's analyzers on 4 threads (``run_all``, as the pipeline:
+  the process's kept pool of analyzer threads),
+- the same with cuDNN attention on (``--variants``: also each analyzer thread on its own
+  CUDA stream, the GIL switch interval at 0.5 ms, torch's CPU pool at 4 threads).
 
     python3 benchmarks/gpu_stage_profile.py CLIP --model-home /tmp/mh --out OUT.json
 
@@ -59,6 +60,18 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def cudnn_sdpa(on: bool) -> Iterator[None]:
+    import torch
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    torch.backends.cuda.enable_cudnn_sdp(on)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
 
 
 @contextlib.contextmanager
@@ -138,6 +151,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--stages", default="stage4_fast,stage1_heavy")
     ap.add_argument("--whisper", default=OVERRIDES["transcript"]["model_size"])
+    ap.add_argument("--variants", default="as_pipeline,cudnn_sdpa")
     ap.add_argument("--out")
     args = ap.parse_args()
     OVERRIDES["transcript"]["model_size"] = args.whisper
@@ -216,6 +230,10 @@ def main() -> None:
     cases: dict[str, Any] = {}
     cases["transcript_main_thread"] = [transcript_alone(False) for _ in range(args.repeat)]
     cases["transcript_worker_thread"] = [transcript_alone(True) for _ in range(args.repeat)]
+    with cudnn_sdpa(True):
+        cases["transcript_worker_thread_cudnn_sdpa"] = [
+            transcript_alone(True) for _ in range(args.repeat)
+        ]
     with ThreadPoolExecutor(1) as one:  # the same thread each time: per-thread set-up once
         cases["transcript_persistent_thread"] = [
             one.submit(transcript_alone, False).result() for _ in range(args.repeat + 1)
@@ -225,13 +243,17 @@ def main() -> None:
         transcript_alone(True, "worker_thread"),
     ]
     result["transcript_profiles"] = profiles
+    for cname, runs in cases.items():
+        print(cname, [x["s"] for x in runs], flush=True)
 
-    variants: dict[str, Any] = {
+    every: dict[str, Any] = {
         "as_pipeline": contextlib.nullcontext,
+        "cudnn_sdpa": lambda: cudnn_sdpa(True),
         "stream_per_thread": stream_per_thread,
         "switch_0.5ms": lambda: switch_interval(0.0005),
         "torch_threads_4": lambda: torch_threads(4),
     }
+    variants = {v: every[v] for v in args.variants.split(",")}
     for vname, ctx in variants.items():
         for sname in names:
             runs = []

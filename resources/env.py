@@ -62,6 +62,11 @@ VARIABLES: dict[str, tuple[str, Any, str]] = {
     ),
     "worker_max_runs": ("TIKTOK_WORKER_MAX_RUNS", 50, "runs before a warm worker is replaced"),
     "keep_models": ("TIKTOK_KEEP_MODELS", "auto", "keep models across videos: auto, on, off"),
+    "cudnn_attention": (
+        "TIKTOK_CUDNN_ATTENTION",
+        False,
+        "let attention use cuDNN on a GPU (builds a graph per shape and thread)",
+    ),
     "lease_dir": ("TIKTOK_LEASE_DIR", "", "lease lock folder (empty: <data>/leases)"),
     "sensor_max_files": ("TIKTOK_SENSOR_MAX_FILES", 8, "uploads handled per sensor tick"),
     "api_host": ("TIKTOK_API_HOST", "127.0.0.1", "API bind address"),

@@ -50,6 +50,7 @@ class Settings(_Base):
     leases_per_device: int = _env("leases_per_device")
     gpu_slots: int = _env("gpu_slots")
     stage_threads: int = _env("stage_threads")
+    cudnn_attention: bool = _env("cudnn_attention")
     lease_dir: str = _env("lease_dir")
     sensor_max_files: int = _env("sensor_max_files")
     api_host: str = _env("api_host")

@@ -45,8 +45,8 @@ case "$what" in
     ;;
   profile)
     timeout 400 python3 benchmarks/gpu_stage_profile.py /tmp/clip/clip.mp4 --model-home /tmp/mh \
-      --out "$out/profile.json" >"$out/profile.log" 2>&1
-    grep -E "^(as_pipeline|stream|switch|torch)" "$out/profile.log"
+      --repeat 3 --out "$out/profile.json" >"$out/profile.log" 2>&1
+    grep -E "^(as_pipeline|cudnn|stream|switch|torch|transcript)" "$out/profile.log"
     ;;
   *) echo "usage: $0 CLIP OUTDIR latency|throughput|profile [N]" >&2; exit 2 ;;
 esac

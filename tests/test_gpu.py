@@ -249,3 +249,22 @@ def test_scene_models_on_the_gpu_match_the_cpu():
     results = yolo(frames, 0.0)
     assert len(results) == len(frames)
     assert str(yolo.model.predictor.device).startswith("cuda")
+
+
+def test_a_cuda_scope_keeps_attention_off_cudnn():
+    """The first CUDA ``Models`` scope turns torch's cuDNN attention off (per-thread graph
+    builds, see analyzers.core.models.cuda_attention_defaults) and SDPA still runs."""
+    from analyzers.core import Models
+    from analyzers.core import models as models_mod
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    models_mod._cudnn_attention.clear()
+    try:
+        with Models(None, "cuda"):
+            assert not torch.backends.cuda.cudnn_sdp_enabled()
+            q = torch.randn(1, 8, 64, 64, device="cuda", dtype=torch.float16)
+            out = torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+            assert out.shape == q.shape and torch.isfinite(out).all()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
+        models_mod._cudnn_attention.clear()

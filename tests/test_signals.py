@@ -223,6 +223,8 @@ ALLOWED_STATE = {
     ("tiktok_assets/measure.py", "_LOGGERS"),  # one JSON-lines file handler per run
     ("tiktok_assets/pool_guard.py", "_MARKED"),  # runs this worker marked for the reaper
     ("tiktok_assets/workers.py", "_WARM"),  # a warm worker's ModelCache: kept on purpose
+    ("analyzers/core/runner.py", "_POOLS"),  # the kept analyzer threads (no media, no model)
+    ("analyzers/core/models.py", "_cudnn_attention"),  # the process's attention switch
 }
 MUTATORS = {"append", "extend", "update", "setdefault", "add", "insert", "popitem", "pop"}
 
@@ -349,3 +351,74 @@ def test_analyzers_on_threads_give_the_same_tables_and_make_each_signal_once(cut
         assert outcome.table.equals(one[cls.name]), cls.name
     assert sorted(store.made) == sorted(set(store.made))
     assert {"shots", "global_motion", "frame_stats", "sound_events", "voice"} <= set(store.made)
+
+
+def test_stage_threads_are_kept_from_one_stage_to_the_next(cuts_media):
+    """Per-thread GPU state (cuDNN attention graphs and plans, cuBLAS workspaces) is built
+    again on every new thread: Whisper's decoder spent 4.2 s in attention on a new thread
+    against 0.08 s on a warm one (H200). So ``run_all`` runs a stage on the process's kept
+    pool: the next stage (the next video, in a warm worker) runs on the same threads, never
+    on the caller's."""
+    import threading
+
+    from analyzers.core.registry import get
+    from analyzers.core.runner import run_all, stage_pool
+
+    seen: list[set[int]] = []
+    names = ["cut_analysis", "scene_segmentation", "temporal_flow", "color_analysis"]
+    classes = [get(n) for n in names]
+    run = Runner.run
+    for _ in range(2):
+        idents: set[int] = set()
+
+        def spy(self, cls, overrides=None, _idents=idents):
+            _idents.add(threading.get_ident())
+            return run(self, cls, overrides)
+
+        Runner.run = spy  # type: ignore[method-assign]
+        try:
+            with Models() as models:
+                out = list(run_all(Runner(cuts_media, models), classes, threads=2))
+        finally:
+            Runner.run = run  # type: ignore[method-assign]
+        assert [c.name for c, _ in out] == names
+        assert not any(isinstance(o, Exception) for _, o in out)
+        seen.append(idents)
+    pool_threads = {t.ident for t in stage_pool(2)._threads}
+    assert seen[0] | seen[1] <= pool_threads and len(pool_threads) <= 2
+    assert threading.get_ident() not in seen[0] | seen[1]
+    assert stage_pool(2) is stage_pool(2) and stage_pool(3) is not stage_pool(2)
+
+
+def test_attention_keeps_off_cudnn_on_a_gpu_unless_asked(monkeypatch):
+    """``cuda_attention_defaults``: the first CUDA ``Models`` scope turns torch's cuDNN
+    attention off (a graph built per shape per thread: 4.2 s of Whisper's decoding on a
+    new thread, H200); ``TIKTOK_CUDNN_ATTENTION=1``, applied by the stage op before its
+    scope, keeps it on and later scopes do not undo it. A torch stand-in records the
+    switch, as this machine has no CUDA (tests/test_gpu.py checks a real one)."""
+    import sys
+    import types
+
+    from analyzers.core import models as models_mod
+    from resources.settings import Settings
+
+    calls: list[bool] = []
+    fake = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(is_available=lambda: True),
+        backends=types.SimpleNamespace(cuda=types.SimpleNamespace(enable_cudnn_sdp=calls.append)),
+    )
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    monkeypatch.setattr(models_mod, "_cudnn_attention", [])
+    Models(None, "cpu")
+    assert calls == []  # a CPU scope leaves attention alone
+    Models(None, "cuda:0")
+    Models(None, "cuda:0")
+    assert calls == [False]  # off once, by default
+    monkeypatch.setenv("TIKTOK_CUDNN_ATTENTION", "1")
+    models_mod.cuda_attention_defaults(Settings().cudnn_attention)
+    Models(None, "cuda:0")
+    assert calls == [False, True]  # the setting wins; a later scope keeps it
+    monkeypatch.setattr(models_mod, "_cudnn_attention", [])
+    monkeypatch.setenv("TIKTOK_CUDNN_ATTENTION", "0")
+    models_mod.cuda_attention_defaults(Settings().cudnn_attention)
+    assert calls == [False, True, False]

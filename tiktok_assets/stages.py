@@ -37,6 +37,7 @@ from dagster import (
 )
 
 from analyzers.core import Analyzer, Models, Signal
+from analyzers.core.models import cuda_attention_defaults
 from analyzers.core.registry import all_signals, by_stage, closure
 from analyzers.core.runner import Runner, run_all
 from resources.gpu import GpuResource
@@ -234,6 +235,7 @@ def build_stage_asset(
             progress(None, f"{stage}: on {dev.device} (lease {dev.lease})")
             reader = nvml_reader(dev.device)
             start_mb = cuda_allocated_mb(dev.device)
+            cuda_attention_defaults(settings.cudnn_attention)
             with Models(model_store, dev.device, cache=model_cache(dev.device)) as models:
                 runner = Runner(
                     media,

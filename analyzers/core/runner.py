@@ -18,11 +18,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import pickle
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -354,12 +356,28 @@ def run_all(
         for cls in classes:
             yield cls, one(cls)
         return
-    from concurrent.futures import ThreadPoolExecutor
+    pool = stage_pool(threads)
+    futures = [(cls, pool.submit(one, cls)) for cls in classes]
+    for cls, fut in futures:
+        yield cls, fut.result()
 
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="analyzer") as pool:
-        futures = [(cls, pool.submit(one, cls)) for cls in classes]
-        for cls, fut in futures:
-            yield cls, fut.result()
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def stage_pool(threads: int) -> ThreadPoolExecutor:
+    """The process's pool of ``threads`` analyzer threads, kept for the life of the process
+    (a warm worker's): per-thread GPU state survives from one video to the next (cuDNN's
+    execution plans and attention graphs, cuBLAS handles and their workspaces are kept per
+    thread, and a new thread builds them again). Threads idle between stages. Keyed by
+    process id too: a forked child inherits the dict but not the threads."""
+    key = (os.getpid(), threads)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="analyzer")
+        return pool
 
 
 def run_analyzer(

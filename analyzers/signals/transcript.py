@@ -215,19 +215,10 @@ def _transcribe_once(
         ]
         spans = [(s.start, s.end, s.no_speech_prob) for s in segs]
         return Transcript(words, info.language, spans)
-    opts: dict[str, Any] = {}
     if mode == "random" and config.random_tokens > 0:
-        import whisper.tokenizer
-
-        eot = whisper.tokenizer.get_tokenizer(
-            model.is_multilingual, num_languages=model.num_languages
-        ).eot
-        # a fixed length, what real speech costs: no end of text, and no timestamp tokens
-        # (random ones would make the window seek a random distance: a random window count)
-        opts["sample_len"] = config.random_tokens
-        opts["suppress_tokens"] = [-1, eot]
-        opts["without_timestamps"] = True
-    elif mode == "random":
+        return _fixed_windows(model, audio, language, config.random_tokens, device)
+    opts: dict[str, Any] = {}
+    if mode == "random":
         opts["sample_len"] = 8  # random weights emit noise tokens: keep it short
     result = model.transcribe(
         audio, language=language, word_timestamps=True, fp16=device.startswith("cuda"),
@@ -243,6 +234,52 @@ def _transcribe_once(
         (float(s["start"]), float(s["end"]), float(s["no_speech_prob"])) for s in result["segments"]
     ]
     return Transcript(words, result.get("language"), spans)
+
+
+def _fixed_windows(
+    model: Any, audio: np.ndarray, language: str | None, n_tokens: int, device: str
+) -> Transcript:
+    """Random weights at the cost of speech (benchmarks): every 30 s window of ``audio``
+    decodes exactly ``n_tokens`` text tokens (end of text, timestamps and every other
+    special token suppressed) and is word-aligned once, as openai-whisper aligns speech.
+    Fixed windows rather than ``transcribe``'s seek: a random model's last word lands
+    anywhere, and re-seeking to it made the window count (and the cost) random."""
+    import torch
+    import whisper
+    from whisper.audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE
+    from whisper.timing import add_word_timestamps
+    from whisper.tokenizer import get_tokenizer
+
+    fp16 = device.startswith("cuda")
+    dtype = torch.float16 if fp16 else torch.float32
+    mel = whisper.log_mel_spectrogram(audio, model.dims.n_mels, padding=N_SAMPLES)
+    frames = mel.shape[-1] - N_FRAMES
+    words: list[Word] = []
+    spans: list[tuple[float, float, float]] = []
+    lang = language
+    eot = get_tokenizer(model.is_multilingual, num_languages=model.num_languages).eot
+    for seek in range(0, frames, N_FRAMES):
+        n = min(N_FRAMES, frames - seek)
+        window = whisper.pad_or_trim(mel[:, seek : seek + n], N_FRAMES).to(model.device, dtype)
+        opts = whisper.DecodingOptions(
+            language=lang, sample_len=n_tokens, without_timestamps=True, fp16=fp16,
+            suppress_tokens=[-1, *range(eot, model.dims.n_vocab)],
+        )  # fmt: skip
+        result = whisper.decode(model, window, opts)
+        lang = lang or result.language  # detected on the first window when not given
+        start, end = seek * HOP_LENGTH / SAMPLE_RATE, (seek + n) * HOP_LENGTH / SAMPLE_RATE
+        segment = {"seek": seek, "start": start, "end": end, "tokens": result.tokens}
+        tok = get_tokenizer(model.is_multilingual, num_languages=model.num_languages, language=lang)
+        add_word_timestamps(
+            segments=[segment], model=model, tokenizer=tok, mel=window, num_frames=n,
+            last_speech_timestamp=start,
+        )  # fmt: skip
+        words += [
+            Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
+            for w in segment.get("words", [])
+        ]
+        spans.append((start, end, float(result.no_speech_prob)))
+    return Transcript(words, lang, spans)
 
 
 def detect_language(model: Any, backend: str, audio: np.ndarray) -> dict[str, float]:
