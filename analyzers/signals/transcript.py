@@ -151,7 +151,12 @@ def _openai_model(path: str | None, size: str, device: str) -> Any:
 
     if path is None:
         torch.manual_seed(0)
-        return Whisper(ModelDimensions(**DIMS[size])).to(device).eval()
+        model = Whisper(ModelDimensions(**DIMS[size]))
+        # openai-whisper makes the decoder's positional embedding with torch.empty (a
+        # checkpoint always fills it): left so, random weights would read whatever memory
+        # the allocator hands back, NaN included, and decode differently by what ran before
+        torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)
+        return model.to(device).eval()
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     model = Whisper(ModelDimensions(**ckpt["dims"]))
     model.load_state_dict(ckpt["model_state_dict"])

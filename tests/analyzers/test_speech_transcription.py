@@ -97,6 +97,31 @@ def test_forced_language_applies_to_every_second(bilingual, model_store):
     assert {r["language"] for r in rows} == {"de"}
 
 
+def test_random_whisper_weights_do_not_depend_on_leftover_memory(monkeypatch):
+    """openai-whisper allocates the decoder's positional embedding with ``torch.empty``;
+    random weights must not read leftover memory (it held NaN in a full-suite run: every
+    token then decoded to "!" with NaN probabilities). Built once as usual and once with
+    ``torch.empty`` handing out NaN-filled memory (the worst leftover): every parameter
+    finite, and the two models identical."""
+    import torch
+
+    from analyzers.signals.transcript import _openai_model
+
+    first = _openai_model(None, "base", "cpu").state_dict()
+    empty = torch.empty
+
+    def leftover(*a, **k):
+        out = empty(*a, **k)
+        return out.fill_(float("nan")) if out.is_floating_point() else out
+
+    monkeypatch.setattr(torch, "empty", leftover)
+    second = _openai_model(None, "base", "cpu").state_dict()
+    monkeypatch.undo()
+    for name, value in second.items():
+        assert torch.isfinite(value).all(), name
+        assert torch.equal(value, first[name]), name
+
+
 def test_random_weights_decode_a_fixed_number_of_tokens_per_window():
     """Benchmarks with random weights (issue 17): ``random_tokens = N`` makes each 30 s
     window decode exactly N text tokens and be word-aligned once, so random weights cost
