@@ -175,3 +175,21 @@ def test_model_pack_zip_unpacks_into_its_folder(tmp_path, nested):
     assert (dest / "genderage.onnx").read_bytes() == b"genderage.onnx"
     assert sorted(p.name for p in dest.iterdir()) == ["det_10g.onnx", "genderage.onnx"]
     assert not archive.exists() and [p.name for p in dest.parent.iterdir()] == ["buffalo_l"]
+
+
+def test_generated_speech_does_not_depend_on_what_was_spoken_before():
+    """libespeak-ng keeps state between syntheses in a process: the same German sentence
+    came out 24320, 24317 and 24313 samples long on three calls (and different each time),
+    so a test clip's speech, and what Whisper heard in it, depended on the tests run before
+    it. ``synth.espeak`` speaks in a fresh process: the same text gives the same samples
+    and word times whatever was spoken before."""
+    import numpy as np
+
+    from analyzers.core.synth import espeak
+
+    first = espeak("Hallo, das ist ein Test.", 150, voice="de")
+    espeak("Hello there, this is something else entirely.", 170, voice="en-us")
+    again = espeak("Hallo, das ist ein Test.", 150, voice="de")
+    assert np.array_equal(first[0], again[0]) and first[1] == again[1]
+    assert [w for w, _, _ in first[1]] == ["Hallo", "das", "ist", "ein", "Test"]
+    assert 0.5 < len(first[0]) / 16000 < 3.0  # 16 kHz, a short sentence

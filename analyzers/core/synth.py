@@ -182,50 +182,25 @@ def espeak(
     Hz with leading/trailing silence trimmed, and each word's (word, start, end) in seconds
     from espeak-ng's own word events (start: where its sound begins; end: where the next
     word's begins, or the end of the sound), so the truth is the synthesizer's, not a guess.
-    Uses libespeak-ng through ctypes (the espeak-ng package installs it)."""
-    import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError as exc:
-        raise RuntimeError(
-            "espeak-ng is not installed: run scripts/install_system_deps.sh"
-        ) from exc
+    libespeak-ng (the espeak-ng package installs it) runs in a fresh process each time
+    (``espeak_child.py``): it keeps state from one synthesis to the next in a process (the
+    same sentence came out a few samples longer or shorter, and different, on each call),
+    so generated test speech depended on what had been spoken before it."""
+    import json
+    import sys
 
-    class Event(ctypes.Structure):
-        _fields_ = [
-            ("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
-            ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-            ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8),
-        ]  # fmt: skip
-
-    callback_t = ctypes.CFUNCTYPE(
-        ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(Event)
-    )
-    chunks: list[np.ndarray] = []
-    marks: list[tuple[int, int, int]] = []  # (text position, length, sample)
-
-    def on_audio(wav, n, events):  # type: ignore[no-untyped-def]
-        if n > 0:
-            chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-        i = 0
-        while events[i].type != 0:  # espeakEVENT_LIST_TERMINATED
-            if events[i].type == 1:  # espeakEVENT_WORD
-                marks.append((events[i].text_position, events[i].length, events[i].sample))
-            i += 1
-        return 0
-
-    native = lib.espeak_Initialize(2, 0, None, 0)  # AUDIO_OUTPUT_SYNCHRONOUS
-    cb = callback_t(on_audio)
-    lib.espeak_SetSynthCallback(cb)
-    lib.espeak_SetVoiceByName(voice.encode())
-    lib.espeak_SetParameter(1, int(rate_wpm), 0)  # espeakRATE, absolute
-    data = text.encode()
-    lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 0, None, None)  # POS_CHARACTER, espeakCHARS_AUTO
-    lib.espeak_Synchronize()
-    y = (np.concatenate(chunks).astype(np.float32) / 32768.0) if chunks else np.zeros(0, np.float32)
+    child = Path(__file__).with_name("espeak_child.py")
+    proc = subprocess.run(
+        [sys.executable, "-I", str(child)], capture_output=True, timeout=120,
+        input=json.dumps({"text": text, "rate_wpm": rate_wpm, "voice": voice}).encode(),
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.decode(errors="replace").strip() or "espeak-ng failed")
+    head, _, raw = proc.stdout.partition(b"\n")
+    info = json.loads(head)
+    native, marks, data = int(info["rate"]), info["marks"], text.encode()
+    y = np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0
     loud = np.flatnonzero(np.abs(y) > 0.01)
     first, last = (int(loud[0]), int(loud[-1]) + 1) if len(loud) else (0, 0)
     starts = [max(first, m[2]) for m in marks]

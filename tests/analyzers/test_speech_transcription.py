@@ -88,7 +88,13 @@ def test_language_switch_shows_in_the_seconds_where_it_happens(bilingual, model_
     ]
     assert {rows[s]["language"] for s in truth} == {"en", "de"}
     german = " ".join(rows[s]["text"] for s, lang in truth.items() if lang == "de").lower()
-    assert "sekunden" in german or "rezept" in german, german  # transcribed as German
+    # transcribed as German, not translated: the sentences' German function words come
+    # back (Whisper base hears espeak's "Sekunden" as "die kunden", so no single content
+    # word is a fair test)
+    said = set(re.sub(r"[^a-zäöüß ]", " ", german).split())
+    assert len(said & {"und", "ist", "ganz", "ohne", "das", "meine", "immer", "wir", "ein"}) >= 4, (
+        german
+    )
 
 
 def test_forced_language_applies_to_every_second(bilingual, model_store):
