@@ -495,12 +495,17 @@ def _summary(mode: str, args: argparse.Namespace, lines: list[dict], total: floa
     return info
 
 
+def _who(line: dict) -> Any:
+    """The warm worker (or, one process per video, the process) that analysed a video."""
+    return line.get("worker", line.get("pid"))
+
+
 def _past_first(ok: list[dict]) -> list[dict]:
     """The videos that were not their worker's (or process's) first, in finishing order."""
     seen: set[Any] = set()
     out = []
     for x in sorted(ok, key=lambda x: x["since_start_s"]):
-        who = x.get("worker", x.get("pid"))
+        who = _who(x)
         if who in seen:
             out.append(x)
         seen.add(who)
@@ -514,7 +519,7 @@ def _after_first_round(ok: list[dict]) -> float | None:
     loses the first round can wait minutes for its cold first stage), but it still counts
     that cold video when it comes."""
     times = sorted(x["since_start_s"] for x in ok)
-    workers = len({x.get("worker", x.get("pid")) for x in ok})
+    workers = len({_who(x) for x in ok})
     if len(times) <= workers or times[-1] <= times[workers - 1]:
         return None
     return round((len(times) - workers) / (times[-1] - times[workers - 1]) * 3600, 1)
@@ -525,7 +530,7 @@ def _warm_rate(ok: list[dict]) -> float | None:
     worker's first (cold) video, over the time from that video to the last one."""
     firsts: dict[Any, float] = {}
     for x in ok:
-        firsts.setdefault(x.get("worker", x.get("pid")), x["since_start_s"])
+        firsts.setdefault(_who(x), x["since_start_s"])
     if not firsts:
         return None
     t_warm = max(firsts.values())

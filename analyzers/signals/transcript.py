@@ -230,15 +230,20 @@ def _transcribe_once(
         condition_on_previous_text=False, temperature=0.0, verbose=None,
         beam_size=config.beam_size if config.beam_size > 1 else None, **opts,
     )  # fmt: skip
-    words = [
-        Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
-        for s in result["segments"]
-        for w in s.get("words", [])
-    ]
+    words = _words(result["segments"])
     spans = [
         (float(s["start"]), float(s["end"]), float(s["no_speech_prob"])) for s in result["segments"]
     ]
     return Transcript(words, result.get("language"), spans)
+
+
+def _words(segments: list[dict]) -> list[Word]:
+    """The words of openai-whisper's ``segments`` (after its word alignment)."""
+    return [
+        Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
+        for s in segments
+        for w in s.get("words", [])
+    ]
 
 
 def _fixed_windows(
@@ -279,10 +284,7 @@ def _fixed_windows(
             segments=[segment], model=model, tokenizer=tok, mel=window, num_frames=n,
             last_speech_timestamp=start,
         )  # fmt: skip
-        words += [
-            Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
-            for w in segment.get("words", [])
-        ]
+        words += _words([segment])
         spans.append((start, end, float(result.no_speech_prob)))
     return Transcript(words, lang, spans)
 
