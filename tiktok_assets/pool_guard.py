@@ -12,6 +12,9 @@ before they start a run.
   counts against ``max_concurrent_runs`` (four of them stop the queue). Every op tags its
   run with the worker's host, pid and process start time (``mark_worker``), and runs of
   this host with a dead worker are marked failed at once, wherever they died.
+- ``slot_claim.install()`` (on import of this module, which the code location, the run
+  launcher and the CLI/API all import) makes a slot claim a compare-and-set, so two runs
+  claiming at once cannot both hold one slot (Dagster 1.13 lets them; see slot_claim.py).
 - ``sweep_temp`` removes the temp files and folders a killed step leaves in the data
   folder (a decode's half-written frames: tens of MB), once no live run works on that
   video.
@@ -40,6 +43,9 @@ from dagster import (
 
 from resources.lease import pool_limit as lease_pool_limit
 from resources.media_store import MediaStore
+from tiktok_assets import slot_claim
+
+slot_claim.install()
 
 POOL = "gpu"
 _LOCK_KEY = 0x7469_6B74_6F6B  # pg advisory lock id for the pool set-up ("tiktok")

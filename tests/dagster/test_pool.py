@@ -324,3 +324,69 @@ def test_a_run_waiting_for_the_pool_is_told_who_holds_it(tmp_path, monkeypatch):
         storage.free_concurrency_slots_for_run(holder.run_id)
         storage.free_concurrency_slots_for_run(mine.run_id)
         assert pool_wait_message(instance, os.getpid()) is None
+
+
+def _claim_with_a_rival_between(home: Path, extra_env: dict[str, str]) -> tuple[str, str, set]:
+    """Run A's claim of the one `gpu` slot, and at the worst moment (A has selected the
+    free row and is about to update it) let B claim the slot on its own connection. B's step is
+    one that was assigned too (the pending-step bookkeeping can assign two steps to one
+    slot when they register at once), so it goes straight to the slot rows. Returns A's
+    and B's claim results and the (run, step) pairs that then hold a slot row."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from tiktok_assets.pool_guard import ensure_pool
+
+    with _instance(home, extra_env) as a, _instance(home, extra_env) as b:
+        ensure_pool(a)
+        rival: dict[str, object] = {}
+
+        def before(conn, cursor, statement, params, context, executemany):
+            a_takes_a_row = statement.lstrip().upper().startswith("UPDATE CONCURRENCY_SLOTS")
+            if a_takes_a_row and "A" in rival and "B" not in rival:
+                rival["B"] = None  # B's own update comes through here too
+                rival["B"] = b.event_log_storage._claim_concurrency_slot("gpu", "run-b", "stage")
+
+        event.listen(Engine, "before_cursor_execute", before)
+        try:
+            rival["A"] = True
+            got_a = a.event_log_storage.claim_concurrency_slot("gpu", "run-a", "stage")
+        finally:
+            event.remove(Engine, "before_cursor_execute", before)
+        holders = {
+            (s.run_id, s.step_key)
+            for s in a.event_log_storage.get_concurrency_info("gpu").claimed_slots
+        }
+        return got_a.slot_status.name, rival["B"].name, holders
+
+
+@pytest.mark.parametrize("fixed", [True, False], ids=["compare_and_set", "dagster_own"])
+def test_a_slot_taken_between_select_and_update_is_not_taken_again(tmp_path, fixed):
+    """The race behind two runs in a pool of one (tiktok_assets/slot_claim.py), made
+    deterministic: the rival claims between A's select and A's update. With the fix A is
+    BLOCKED and B holds the slot; Dagster's own claim gives both CLAIMED (if this part
+    starts failing after a Dagster upgrade, upstream fixed it and slot_claim can go)."""
+    from tiktok_assets import slot_claim
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    if not fixed:
+        slot_claim.uninstall()
+    try:
+        a, b, holders = _claim_with_a_rival_between(home, {"TIKTOK_GPU_SLOTS": "1"})
+    finally:
+        slot_claim.install()
+    if fixed:
+        assert (a, b) == ("BLOCKED", "CLAIMED") and holders == {("run-b", "stage")}
+    else:
+        assert (a, b) == ("CLAIMED", "CLAIMED") and len(holders) == 1  # two holders, one row
+
+
+@pytest.mark.postgres
+def test_a_slot_taken_between_select_and_update_postgres(tmp_path, pg_env):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster_home" / "dagster.postgres.yaml", home / "dagster.yaml")
+    a, b, holders = _claim_with_a_rival_between(home, {**pg_env, "TIKTOK_GPU_SLOTS": "1"})
+    assert (a, b) == ("BLOCKED", "CLAIMED") and holders == {("run-b", "stage")}
