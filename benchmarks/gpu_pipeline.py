@@ -140,14 +140,14 @@ def analyse(
     leases: tuple[int, str] | None = None,
 ) -> dict[str, Any]:
     """Every analyzer on ``media`` in stage order, a stage's analyzers on ``threads``
-    threads at once (``run_all``, as the stage ops do); per stage wall time and peak GPU
+    threads at once after its visible signals (``run_all``, as the stage ops do); per stage wall time and peak GPU
     memory of this process, per analyzer wall time (from its start, so overlapping ones
     add up to more than the stage), per signal wall time. ``leases`` = (leases per
     device, lock folder): each stage holds one of the device's leases as the pipeline's
     stage ops do (``resources.lease``), and ``lease_wait_s`` says how long it waited."""
     import contextlib
 
-    from analyzers.core.registry import by_stage
+    from analyzers.core.registry import by_stage, stage_signals
     from analyzers.core.runner import Runner, run_all
     from resources.lease import lease
 
@@ -170,7 +170,8 @@ def analyse(
         )
         with held:
             t0 = time.perf_counter()
-            for cls, out in run_all(runner, classes, threads):
+            first = stage_signals(stage)  # started first, as the stage op does
+            for cls, out in run_all(runner, classes, threads, signals=first):
                 if isinstance(out, Exception):
                     raise out
                 analyzers[cls.name] = out.meta["wall_time_s"]

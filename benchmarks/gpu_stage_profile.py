@@ -164,7 +164,7 @@ def main() -> None:
 
     from analyzers.core.decode import decode_media
     from analyzers.core.models import ModelCache, Models
-    from analyzers.core.registry import by_stage, discover
+    from analyzers.core.registry import by_stage, discover, stage_signals
     from analyzers.core.runner import Runner, run_all
     from benchmarks.home_store import HomeStore
 
@@ -180,7 +180,7 @@ def main() -> None:
     def stage(name: str) -> tuple[float, dict[str, float]]:
         r = fresh()
         t0 = time.perf_counter()
-        for _cls, out in run_all(r, stages[name], 4):
+        for _cls, out in run_all(r, stages[name], 4, signals=stage_signals(name)):
             if isinstance(out, Exception):
                 raise out
         torch.cuda.synchronize()

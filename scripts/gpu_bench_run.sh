@@ -9,6 +9,9 @@
 #   bash scripts/gpu_bench_run.sh CLIP OUTDIR throughput  # N videos (default 32) through
 #       the pipeline's plan for this host (leases per GPU and warm workers from
 #       resources.lease / resources.machine), then through half as many
+#   bash scripts/gpu_bench_run.sh CLIP OUTDIR steady 56   # N videos through the plan only,
+#       enough for each warm worker to run several (the steady state, up to ~9 minutes)
+#   bash scripts/gpu_bench_run.sh CLIP OUTDIR warm        # the one-warm-worker part of latency
 #   bash scripts/gpu_bench_run.sh CLIP OUTDIR profile     # one warm process: stage1 and
 #       stage4 taken apart (benchmarks/gpu_stage_profile.py: threads, CUDA streams, the
 #       GIL switch interval, openai-whisper's phases), about 5 minutes
@@ -30,9 +33,10 @@ k = l(["cuda:0"]); print(k, m(gpu_slots=k).runs)')
 read -r leases workers <<<"$plan"
 echo "plan for this host: $leases stage leases on the GPU, $workers warm workers"
 case "$what" in
-  latency)
+  latency|warm)
     timeout 170 "${bench[@]}" run "${common[@]}" --n 3 --workers 1 --leases 1 \
       --out "$out/warm1.jsonl" >"$out/warm1.log" 2>&1
+    [ "$what" = warm ] && { grep -h '"summary"' "$out"/*.jsonl; exit 0; }
     timeout 400 "${bench[@]}" per-process "${common[@]}" --n "$workers" --workers "$workers" \
       --leases "$leases" --out "$out/pp.jsonl" >"$out/pp.log" 2>&1
     ;;
@@ -43,11 +47,15 @@ case "$what" in
     timeout 230 "${bench[@]}" run "${common[@]}" --n $(( n / 2 )) --workers $(( 2 * half )) \
       --leases "$half" --out "$out/half.jsonl" >"$out/half.log" 2>&1
     ;;
+  steady)
+    timeout 560 "${bench[@]}" run "${common[@]}" --n "$n" --workers "$workers" \
+      --leases "$leases" --out "$out/steady.jsonl" >"$out/steady.log" 2>&1
+    ;;
   profile)
     timeout 400 python3 benchmarks/gpu_stage_profile.py /tmp/clip/clip.mp4 --model-home /tmp/mh \
       --repeat 3 --out "$out/profile.json" >"$out/profile.log" 2>&1
     grep -E "^(as_pipeline|cudnn|stream|switch|torch|transcript)" "$out/profile.log"
     ;;
-  *) echo "usage: $0 CLIP OUTDIR latency|throughput|profile [N]" >&2; exit 2 ;;
+  *) echo "usage: $0 CLIP OUTDIR latency|warm|throughput|steady|profile [N]" >&2; exit 2 ;;
 esac
 grep -h '"summary"' "$out"/*.jsonl 2>/dev/null || true

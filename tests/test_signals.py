@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -388,6 +389,40 @@ def test_stage_threads_are_kept_from_one_stage_to_the_next(cuts_media):
     assert seen[0] | seen[1] <= pool_threads and len(pool_threads) <= 2
     assert threading.get_ident() not in seen[0] | seen[1]
     assert stage_pool(2) is stage_pool(2) and stage_pool(3) is not stage_pool(2)
+
+
+def test_a_stages_signals_start_first_as_soon_as_it_is_called(cuts_media, monkeypatch):
+    """``run_all(..., signals=[...])``: a stage's shared signals are its critical path
+    (several analyzers wait on each), so they are submitted first and at once: made before
+    the caller asks for the first outcome (the stage op reads them while the analyzers
+    run). A signal that fails is raised to its readers, the others still run."""
+    from analyzers.core.registry import get, get_signal
+    from analyzers.core.runner import run_all
+
+    names = ["cut_analysis", "color_analysis", "audio_environment"]
+    classes = [get(n) for n in names]
+    with Models() as models:
+        runner = Runner(cuts_media, models, store=_CountingStore())
+        outcomes = run_all(runner, classes, threads=2, signals=["sound_events"])
+        deadline = time.time() + 120
+        while "sound_events" not in runner.signal_info and time.time() < deadline:
+            time.sleep(0.05)
+        assert runner.signal_info["sound_events"]["source"] == "computed"  # before next()
+        out = list(outcomes)
+    assert [c.name for c, _ in out] == names
+    assert not any(isinstance(o, Exception) for _, o in out)
+    assert runner.store.made.count("sound_events") == 1
+
+    def broken(self, media, config, inputs, models):
+        raise RuntimeError("no sound model")
+
+    monkeypatch.setattr(get_signal("sound_events"), "compute", broken)
+    with Models() as models:
+        out = dict(
+            run_all(Runner(cuts_media, models), classes, threads=2, signals=["sound_events"])
+        )
+    assert "no sound model" in str(out[get("audio_environment")])
+    assert not isinstance(out[get("cut_analysis")], Exception)
 
 
 def test_attention_keeps_off_cudnn_on_a_gpu_unless_asked(monkeypatch):

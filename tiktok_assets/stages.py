@@ -38,7 +38,7 @@ from dagster import (
 
 from analyzers.core import Analyzer, Models, Signal
 from analyzers.core.models import cuda_attention_defaults
-from analyzers.core.registry import all_signals, by_stage, closure
+from analyzers.core.registry import all_signals, by_stage, stage_signals
 from analyzers.core.runner import Runner, run_all
 from resources.gpu import GpuResource
 from resources.media_store import MediaStore
@@ -66,18 +66,6 @@ def _spec(cls: type[Analyzer] | type[Signal], stage: str) -> AssetSpec:
         kinds={kind},
         metadata={"version": cls.version, "model": cls.model, "modality": cls.modality},
     )
-
-
-def signal_stages() -> dict[str, str]:
-    """The stage that computes each asset-visible signal: that of its first reader (an
-    analyzer requiring it, directly or through another signal)."""
-    out: dict[str, str] = {}
-    for stage, classes in by_stage().items():
-        for cls in classes:
-            for name in closure(list(cls.requires)):
-                if all_signals()[name].asset:
-                    out.setdefault(name, stage)
-    return out
 
 
 def lineage(requires: tuple[str, ...], modality: str) -> set[str]:
@@ -244,11 +232,14 @@ def build_stage_asset(
                     media_store.signal_store(),
                     lambda m: progress(None, m),
                 )
-                # the stage's visible signals first, one by one; then its analyzers, on
-                # `threads` threads at once (outcomes come back in order)
+                # the stage's visible signals start first (its critical path), then its
+                # analyzers, on `threads` threads at once (outcomes come back in order)
                 threads = settings.stage_threads_on(dev.device)
                 outcomes = run_all(
-                    runner, [by_name[n] for n in selected if n not in signals], threads
+                    runner,
+                    [by_name[n] for n in selected if n not in signals],
+                    threads,
+                    signals=[n for n in selected if n in signals],
                 )
                 if threads > 1:
                     progress(None, f"{stage}: analyzers on {threads} threads")
@@ -319,9 +310,8 @@ def build_stage_assets() -> list[AssetsDefinition]:
     (every asset of a stage depends on the previous stage's: the staged GPU order)."""
     out: list[AssetsDefinition] = []
     upstream: list[str] = ["video_metadata"]
-    where = signal_stages()
     for stage, classes in by_stage().items():
-        names = [n for n in all_signals() if where.get(n) == stage]
+        names = stage_signals(stage)
         out.append(build_stage_asset(stage, classes, names, upstream))
         upstream = [*names, *(cls.name for cls in classes)]
     return out

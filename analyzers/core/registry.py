@@ -153,3 +153,21 @@ def by_stage() -> dict[str, list[type[Analyzer]]]:
     for cls in all_analyzers().values():
         out.setdefault(cls.stage, []).append(cls)
     return {s: out[s] for s in STAGES if s in out}
+
+
+def signal_stages() -> dict[str, str]:
+    """The stage that computes each asset-visible signal: that of its first reader (an
+    analyzer requiring it, directly or through another signal)."""
+    out: dict[str, str] = {}
+    for stage, classes in by_stage().items():
+        for cls in classes:
+            for name in closure(list(cls.requires)):
+                if all_signals()[name].asset:
+                    out.setdefault(name, stage)
+    return out
+
+
+def stage_signals(stage: str) -> list[str]:
+    """The asset-visible signals ``stage`` computes (``signal_stages``), in registry order."""
+    where = signal_stages()
+    return [n for n in all_signals() if where.get(n) == stage]

@@ -15,6 +15,7 @@ scope:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -337,14 +338,23 @@ class Runner:
 
 
 def run_all(
-    runner: Runner, classes: Sequence[type[Analyzer]], threads: int = 1
+    runner: Runner,
+    classes: Sequence[type[Analyzer]],
+    threads: int = 1,
+    signals: Sequence[str] = (),
 ) -> Iterator[tuple[type[Analyzer], Outcome | Exception]]:
     """Run ``classes`` on ``runner`` and yield ``(cls, outcome or the exception it raised)``
     in the order given. ``threads`` > 1 runs them on that many threads at once: the CPU
     analyzers of a stage (OpenCV, NumPy, MediaPipe, librosa release the GIL in their heavy
     parts) then overlap each other and the GPU ones, instead of the GPU waiting on one CPU
     core. Signals are still made once (per-signal locks) and models loaded one at a time
-    (``models.LOAD_LOCK``), so the tables are the same as one at a time."""
+    (``models.LOAD_LOCK``), so the tables are the same as one at a time.
+
+    ``signals``: the stage's shared signals (its visible signal assets: the transcript,
+    the sound events), started first, at the head of the pool's queue and as soon as this
+    is called, not when an analyzer that needs one gets a thread: they are the stage's
+    critical path (several analyzers wait on each). Read them with ``runner.signal``; a
+    failed one raises again there. One thread: made in order when first asked for."""
 
     def one(cls: type[Analyzer]) -> Outcome | Exception:
         try:
@@ -352,14 +362,24 @@ def run_all(
         except Exception as exc:  # reported in order, like a sequential run would
             return exc
 
-    if threads <= 1 or len(classes) <= 1:
+    def sequential() -> Iterator[tuple[type[Analyzer], Outcome | Exception]]:
         for cls in classes:
             yield cls, one(cls)
-        return
+
+    if threads <= 1 or len(classes) + len(signals) <= 1:
+        return sequential()
     pool = stage_pool(threads)
+    for name in signals:
+        pool.submit(_signal_quietly, runner, name)
     futures = [(cls, pool.submit(one, cls)) for cls in classes]
-    for cls, fut in futures:
-        yield cls, fut.result()
+    return ((cls, fut.result()) for cls, fut in futures)
+
+
+def _signal_quietly(runner: Runner, name: str) -> None:
+    """Make signal ``name`` ahead of its readers; an error is theirs to raise (the reader's
+    ``runner.signal`` makes it again and raises)."""
+    with contextlib.suppress(Exception):  # raised again where the signal is read
+        runner.signal(name)
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
