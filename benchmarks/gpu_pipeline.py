@@ -138,6 +138,7 @@ def analyse(
     overrides: dict,
     threads: int = 1,
     leases: tuple[int, str] | None = None,
+    signals_mode: str = "first",
 ) -> dict[str, Any]:
     """Every analyzer on ``media`` in stage order, a stage's analyzers on ``threads``
     threads at once after its visible signals (``run_all``, as the stage ops do); per stage wall time and peak GPU
@@ -170,8 +171,11 @@ def analyse(
         )
         with held:
             t0 = time.perf_counter()
-            first = stage_signals(stage)  # started first, as the stage op does
-            for cls, out in run_all(runner, classes, threads, signals=first):
+            # the stage's visible signals: started first, as the stage op does ("first"),
+            # made before the analyzers start ("alone"), or when a reader asks ("lazy")
+            first = stage_signals(stage) if signals_mode != "lazy" else []
+            alone = signals_mode == "alone"
+            for cls, out in run_all(runner, classes, threads, first, alone):
                 if isinstance(out, Exception):
                     raise out
                 analyzers[cls.name] = out.meta["wall_time_s"]
@@ -237,26 +241,34 @@ def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
         nxt = pool.submit(fetch)
         first = True
+        cycle = args.get("cycle") or ["first"]
+        k = -1
         while True:
+            k += 1
+            variant = cycle[k % len(cycle)]  # signals mode, "/noprefetch" to decode after
+            prefetch = args.get("prefetch", True) and not variant.endswith("/noprefetch")
             t_wait = time.perf_counter()
             got = nxt.result()
             waited = time.perf_counter() - t_wait
             if got is None:
                 break
             vid, media, decode_s = got
-            if args.get("prefetch", True):
+            if prefetch:
                 nxt = pool.submit(fetch)  # the next decode overlaps this analysis
             loads_before = cache.load_s
             t0 = time.perf_counter()
             try:
                 with Models(store, device, cache) as models, _variant(args):
                     line = analyse(media, models, device, args["overrides"], args["threads"],
-                                   (args["leases"], args["lease_dir"]))  # fmt: skip
+                                   (args["leases"], args["lease_dir"]),
+                                   variant.split("/")[0])  # fmt: skip
             except Exception as exc:  # reported, and the next video still runs
                 import traceback
 
                 results.put({"video": vid, "error": repr(exc)[:300],
                              "trace": traceback.format_exc()[-1500:]})  # fmt: skip
+                if not prefetch:
+                    nxt = pool.submit(fetch)
                 continue
             line.update(
                 video=vid,
@@ -269,10 +281,11 @@ def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
                 imports_s=round(imports_s, 3) if first else 0.0,
                 duration_s=media.duration_s,
                 done_at=time.time(),
+                variant=variant,
             )
             first = False
             results.put(line)
-            if not args.get("prefetch", True):
+            if not prefetch:
                 nxt = pool.submit(fetch)
             import shutil
 
@@ -353,6 +366,7 @@ def run_warm(args: argparse.Namespace) -> dict[str, Any]:
         "model_home": args.model_home,
         "overrides": OVERRIDES,
         "prefetch": not args.no_prefetch,
+        "cycle": args.cycle.split(",") if args.cycle else None,
         "threads": args.threads
         or (min(4, os.cpu_count() or 1) if args.device.startswith("cuda") else 1),
         "leases": args.leases,
@@ -573,6 +587,12 @@ def main() -> None:
         p.add_argument("--cudnn-attention", action="store_true",
                        help="let attention use cuDNN (TIKTOK_CUDNN_ATTENTION; off by default)")  # fmt: skip
         p.add_argument("--no-prefetch", action="store_true")
+        p.add_argument(
+            "--cycle",
+            help="variants taken in turn, video by video (the first "
+            "video is cold): first | alone | lazy (the stage's visible signals), "
+            "each optionally /noprefetch (no decode of the next video meanwhile)",
+        )
         p.add_argument("--threads", type=int, default=0,
                        help="analyzers of a stage at once (0: as the pipeline, 4 on a GPU)")  # fmt: skip
         p.add_argument("--whisper", default=OVERRIDES["transcript"]["model_size"])

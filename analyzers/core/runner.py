@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -342,6 +342,7 @@ def run_all(
     classes: Sequence[type[Analyzer]],
     threads: int = 1,
     signals: Sequence[str] = (),
+    signals_alone: bool = False,
 ) -> Iterator[tuple[type[Analyzer], Outcome | Exception]]:
     """Run ``classes`` on ``runner`` and yield ``(cls, outcome or the exception it raised)``
     in the order given. ``threads`` > 1 runs them on that many threads at once: the CPU
@@ -354,7 +355,9 @@ def run_all(
     the sound events), started first, at the head of the pool's queue and as soon as this
     is called, not when an analyzer that needs one gets a thread: they are the stage's
     critical path (several analyzers wait on each). Read them with ``runner.signal``; a
-    failed one raises again there. One thread: made in order when first asked for."""
+    failed one raises again there. One thread: made in order when first asked for.
+    ``signals_alone``: the analyzers start once the signals are made (the signals still
+    run side by side), so a GPU decoder does not share the GIL with the stage's CPU work."""
 
     def one(cls: type[Analyzer]) -> Outcome | Exception:
         try:
@@ -369,8 +372,9 @@ def run_all(
     if threads <= 1 or len(classes) + len(signals) <= 1:
         return sequential()
     pool = stage_pool(threads)
-    for name in signals:
-        pool.submit(_signal_quietly, runner, name)
+    made = [pool.submit(_signal_quietly, runner, name) for name in signals]
+    if signals_alone:
+        wait(made)
     futures = [(cls, pool.submit(one, cls)) for cls in classes]
     return ((cls, fut.result()) for cls, fut in futures)
 
