@@ -152,6 +152,12 @@ def main() -> None:
     ap.add_argument("--stages", default="stage4_fast,stage1_heavy")
     ap.add_argument("--whisper", default=OVERRIDES["transcript"]["model_size"])
     ap.add_argument("--variants", default="as_pipeline,cudnn_sdpa")
+    ap.add_argument(
+        "--beside",
+        action="store_true",
+        help="only: the transcript alone, beside stage4's CPU analyzers, beside its "
+        "GPU analyzers, and stage1 with one VLM round against two",
+    )
     ap.add_argument("--out")
     args = ap.parse_args()
     OVERRIDES["transcript"]["model_size"] = args.whisper
@@ -192,6 +198,14 @@ def main() -> None:
     for name in names:
         stage(name)
         stage(name)
+
+    if args.beside:
+        result["cases"] = beside(fresh, args.repeat)
+        text = json.dumps(result, indent=1)
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text)
+        return
 
     profiles: dict[str, str] = {}
 
@@ -269,6 +283,74 @@ def main() -> None:
     print(text)
     if args.out:
         Path(args.out).write_text(text)
+
+
+def beside(fresh: Any, repeat: int) -> dict[str, Any]:
+    """Where the transcript's extra seconds inside stage4 come from: the transcript signal
+    (its voice input made first) started at the head of the kept pool, as the stage op
+    starts it, with nothing beside it, beside stage4's CPU analyzers (librosa, cuts,
+    scenes, flow: Python and NumPy that hold the GIL in parts), and beside its GPU
+    analyzers (speech emotion, sound events); then stage1 with one VLM round against two.
+    Warm: every case runs once before it is timed."""
+    import torch
+
+    from analyzers.core.registry import get
+    from analyzers.core.runner import run_all
+
+    groups = {
+        "alone": [],
+        "beside_cpu": ["audio_analysis", "cut_analysis", "scene_segmentation", "temporal_flow"],
+        "beside_gpu": ["speech_emotion", "audio_environment"],
+    }
+    out: dict[str, Any] = {}
+    for label, names in groups.items():
+        runs = []
+        for i in range(repeat + 1):
+            r = fresh()
+            r.signal("voice")
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            done = list(run_all(r, [get(n) for n in names], 4, signals=["transcript"]))
+            r.signal("transcript")
+            torch.cuda.synchronize()
+            if any(isinstance(o, Exception) for _, o in done):
+                raise next(o for _, o in done if isinstance(o, Exception))
+            if i:
+                runs.append({"transcript_s": round(r.signal_info["transcript"]["wall_time_s"], 3),
+                             "all_s": round(time.perf_counter() - t0, 3)})  # fmt: skip
+        out[label] = runs
+        print(label, runs, flush=True)
+    vlm = get("qwen2_vl_temporal")
+    for rounds in (2, 1):
+        runs = []
+        for i in range(repeat + 1):
+            r = fresh()
+            t0 = time.perf_counter()
+            r.run(vlm, {**OVERRIDES["qwen2_vl_temporal"], "context_rounds": rounds})
+            torch.cuda.synchronize()
+            if i:
+                runs.append(round(time.perf_counter() - t0, 3))
+        out[f"vlm_rounds_{rounds}"] = runs
+        print(f"vlm_rounds_{rounds}", runs, flush=True)
+    # the VLM right after stages 2-4 of another video, as a warm worker runs it
+    from analyzers.core.registry import by_stage, stage_signals
+
+    runs = []
+    for i in range(repeat + 1):
+        r = fresh()
+        for name, classes in by_stage().items():
+            if name != "stage1_heavy":
+                list(run_all(r, classes, 4, signals=stage_signals(name)))
+        torch.cuda.synchronize()
+        r2 = fresh()
+        t0 = time.perf_counter()
+        r2.run(vlm)
+        torch.cuda.synchronize()
+        if i:
+            runs.append(round(time.perf_counter() - t0, 3))
+    out["vlm_after_stages_2_to_4"] = runs
+    print("vlm_after_stages_2_to_4", runs, flush=True)
+    return out
 
 
 if __name__ == "__main__":
