@@ -33,6 +33,7 @@ standard set of runs in one call: ``scripts/gpu_bench_run.sh CLIP $OUT``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -242,9 +243,7 @@ def worker(wid: int, args: dict, jobs: Any, results: Any) -> None:
         nxt = pool.submit(fetch)
         first = True
         cycle = args.get("cycle") or ["first"]
-        k = -1
-        while True:
-            k += 1
+        for k in itertools.count():
             variant = cycle[k % len(cycle)]  # signals mode, "/noprefetch" to decode after
             prefetch = args.get("prefetch", True) and not variant.endswith("/noprefetch")
             t_wait = time.perf_counter()

@@ -201,10 +201,7 @@ def main() -> None:
 
     if args.beside:
         result["cases"] = beside(fresh, args.repeat)
-        text = json.dumps(result, indent=1)
-        print(text)
-        if args.out:
-            Path(args.out).write_text(text)
+        _emit(result, args.out)
         return
 
     profiles: dict[str, str] = {}
@@ -279,10 +276,15 @@ def main() -> None:
             cases[f"{sname}:{vname}"] = runs
             print(vname, sname, [x["wall_s"] for x in runs], flush=True)
     result["cases"] = cases
+    _emit(result, args.out)
+
+
+def _emit(result: dict[str, Any], out: str | None) -> None:
+    """Print the result as JSON, and write it to ``out`` when given."""
     text = json.dumps(result, indent=1)
     print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    if out:
+        Path(out).write_text(text)
 
 
 def beside(fresh: Any, repeat: int) -> dict[str, Any]:
@@ -294,7 +296,7 @@ def beside(fresh: Any, repeat: int) -> dict[str, Any]:
     Warm: every case runs once before it is timed."""
     import torch
 
-    from analyzers.core.registry import get
+    from analyzers.core.registry import by_stage, get, stage_signals
     from analyzers.core.runner import run_all
 
     groups = {
@@ -333,8 +335,6 @@ def beside(fresh: Any, repeat: int) -> dict[str, Any]:
         out[f"vlm_rounds_{rounds}"] = runs
         print(f"vlm_rounds_{rounds}", runs, flush=True)
     # the VLM right after stages 2-4 of another video, as a warm worker runs it
-    from analyzers.core.registry import by_stage, stage_signals
-
     runs = []
     for i in range(repeat + 1):
         r = fresh()

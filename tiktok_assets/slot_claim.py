@@ -71,16 +71,10 @@ def claim_free_slot(
             tried.add(row[0])  # another claimer got it first
 
 
-def _claim_concurrency_slot(
-    self: SqlEventLogStorage, concurrency_key: str, run_id: str, step_key: str
-) -> ConcurrencySlotStatus:
-    return claim_free_slot(self, concurrency_key, run_id, step_key)
-
-
 def install() -> None:
     """Make every SQL event log storage in this process claim slots by compare-and-set.
     Idempotent."""
-    SqlEventLogStorage._claim_concurrency_slot = _claim_concurrency_slot  # type: ignore[method-assign]
+    SqlEventLogStorage._claim_concurrency_slot = claim_free_slot  # type: ignore[method-assign]
 
 
 def uninstall() -> None:

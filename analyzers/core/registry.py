@@ -158,11 +158,12 @@ def by_stage() -> dict[str, list[type[Analyzer]]]:
 def signal_stages() -> dict[str, str]:
     """The stage that computes each asset-visible signal: that of its first reader (an
     analyzer requiring it, directly or through another signal)."""
+    signals = all_signals()
     out: dict[str, str] = {}
     for stage, classes in by_stage().items():
         for cls in classes:
             for name in closure(list(cls.requires)):
-                if all_signals()[name].asset:
+                if signals[name].asset:
                     out.setdefault(name, stage)
     return out
 
